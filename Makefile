@@ -1,0 +1,39 @@
+# autoapprox: the two commands of the README, plus helpers.
+#   make demo   install what is missing, build, run the main job on the built-in default
+#   make test   install what is missing, run the test suite (real Verilator and Yosys)
+
+CARGO ?= cargo
+BIN   := target/release/autoapprox
+OUT   ?= out/demo
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test deps build lint bench clean
+
+deps:
+	@if ! command -v verilator >/dev/null || ! command -v yosys >/dev/null; then \
+		echo "installing verilator and yosys (Debian packages)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq verilator yosys; \
+	fi
+	@command -v $(CARGO) >/dev/null || { echo "error: cargo not found; install Rust (https://rustup.rs) and retry"; exit 1; }
+
+build: deps
+	$(CARGO) build --release
+
+demo: build
+	$(BIN) characterize --out $(OUT)
+	@echo "report: $(OUT)/report.md"
+
+test: deps
+	$(CARGO) test --release
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(BIN) mult generate --check
+
+bench: build
+	$(BIN) bench characterize
+
+clean:
+	$(CARGO) clean
+	find sim_cache -mindepth 1 -not -name README.md -exec rm -rf {} +

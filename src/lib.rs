@@ -1,0 +1,13 @@
+//! autoapprox: low-power DNN accelerators with approximate multipliers.
+//!
+//! The pipeline stages live in one module each (see DESIGN.md): [`multiplier`] (the library and
+//! third-party import), [`characterize`] (Verilator harness, LUTs, metrics, low-rank tables,
+//! cache) and [`report`] (tables, JSON/CSV, SVG plots).
+
+pub mod characterize;
+pub mod error;
+pub mod multiplier;
+pub mod report;
+pub mod util;
+
+pub use error::{Error, Result};

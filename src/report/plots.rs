@@ -1,0 +1,191 @@
+//! SVG plots with `plotters` (SVG backend only, no system fonts needed).
+
+use super::Record;
+use crate::characterize::Characterization;
+use crate::error::{Error, Result};
+use plotters::prelude::*;
+
+fn perr(e: impl std::fmt::Display) -> Error {
+    Error::Other(format!("plot: {e}"))
+}
+
+/// Diverging colour for a signed value scaled to [-1, 1]: blue (under) - white - red (over).
+fn diverging(t: f64) -> RGBColor {
+    let t = t.clamp(-1.0, 1.0);
+    let lerp = |a: f64, b: f64, x: f64| (a + (b - a) * x).round() as u8;
+    if t < 0.0 {
+        let x = -t;
+        RGBColor(
+            lerp(255.0, 33.0, x),
+            lerp(255.0, 102.0, x),
+            lerp(255.0, 172.0, x),
+        )
+    } else {
+        RGBColor(
+            lerp(255.0, 178.0, t),
+            lerp(255.0, 24.0, t),
+            lerp(255.0, 43.0, t),
+        )
+    }
+}
+
+/// Error heatmap: mean signed error m(a,b) - a*b over 4x4 blocks of (A, B), like the paper's
+/// Fig. 2, with a colour bar.
+pub fn error_heatmap(c: &Characterization) -> Result<String> {
+    let lut = &c.lut;
+    let n = lut.side();
+    let block = (n / 64).max(1);
+    let cells = n / block;
+    let mut grid = vec![0f64; cells * cells];
+    for a in 0..n {
+        for b in 0..n {
+            let e = lut.get(a as u32, b as u32) as f64 - (a * b) as f64;
+            grid[(a / block) * cells + b / block] += e / (block * block) as f64;
+        }
+    }
+    let scale = grid.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-9);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        let (main, side) = root.split_horizontally(560);
+        let title = format!(
+            "{}: m(A,B) - A*B  (MRE {:.3}%, WCE {})",
+            c.mult.name, c.metrics.mre_pct, c.metrics.wce
+        );
+        let mut chart = ChartBuilder::on(&main)
+            .caption(title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(45)
+            .build_cartesian_2d(0..n as u32, 0..n as u32)
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("B (weight)")
+            .y_desc("A (activation)")
+            .draw()
+            .map_err(perr)?;
+        chart
+            .draw_series(
+                (0..cells)
+                    .flat_map(|i| (0..cells).map(move |j| (i, j)))
+                    .map(|(i, j)| {
+                        let (a0, b0) = ((i * block) as u32, (j * block) as u32);
+                        Rectangle::new(
+                            [(b0, a0), (b0 + block as u32, a0 + block as u32)],
+                            diverging(grid[i * cells + j] / scale).filled(),
+                        )
+                    }),
+            )
+            .map_err(perr)?;
+        // Colour bar.
+        let mut bar = ChartBuilder::on(&side)
+            .margin_top(40)
+            .margin_bottom(45)
+            .margin_right(40)
+            .y_label_area_size(0)
+            .right_y_label_area_size(40)
+            .build_cartesian_2d(0..1, -scale..scale)
+            .map_err(perr)?;
+        bar.configure_mesh()
+            .disable_mesh()
+            .disable_x_axis()
+            .y_labels(7)
+            .draw()
+            .map_err(perr)?;
+        let steps = 64;
+        bar.draw_series((0..steps).map(|k| {
+            let lo = -scale + 2.0 * scale * k as f64 / steps as f64;
+            let hi = lo + 2.0 * scale / steps as f64;
+            Rectangle::new(
+                [(0, lo), (1, hi)],
+                diverging((lo + hi) / 2.0 / scale).filled(),
+            )
+        }))
+        .map_err(perr)?;
+        root.present().map_err(perr)?;
+    }
+    Ok(svg)
+}
+
+/// Library overview: MRE% vs WCE% (log-log), one colour per family.
+pub fn library_overview(rs: &[Record]) -> Result<String> {
+    let pts: Vec<&Record> = rs
+        .iter()
+        .filter(|r| r.mre_pct > 0.0 && r.wce_pct > 0.0)
+        .collect();
+    let lo_x = pts
+        .iter()
+        .map(|r| r.wce_pct)
+        .fold(f64::INFINITY, f64::min)
+        .min(1e-3)
+        * 0.5;
+    let hi_x = pts.iter().map(|r| r.wce_pct).fold(0.0, f64::max).max(1.0) * 2.0;
+    let lo_y = pts
+        .iter()
+        .map(|r| r.mre_pct)
+        .fold(f64::INFINITY, f64::min)
+        .min(1e-3)
+        * 0.5;
+    let hi_y = pts.iter().map(|r| r.mre_pct).fold(0.0, f64::max).max(1.0) * 2.0;
+    let mut families: Vec<&str> = pts.iter().map(|r| r.family.as_str()).collect();
+    families.sort_unstable();
+    families.dedup();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Approximate multipliers: mean relative error vs worst-case error",
+                ("sans-serif", 18),
+            )
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d((lo_x..hi_x).log_scale(), (lo_y..hi_y).log_scale())
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .x_desc("WCE % (of 2^16)")
+            .y_desc("MRE %")
+            .draw()
+            .map_err(perr)?;
+        for (fi, fam) in families.iter().enumerate() {
+            let color = Palette99::pick(fi).to_rgba();
+            let data: Vec<(f64, f64, String)> = pts
+                .iter()
+                .filter(|r| r.family == *fam)
+                .map(|r| (r.wce_pct, r.mre_pct, r.name.clone()))
+                .collect();
+            chart
+                .draw_series(
+                    data.iter()
+                        .map(|(x, y, _)| Circle::new((*x, *y), 5, color.filled())),
+                )
+                .map_err(perr)?
+                .label(fam.to_string())
+                .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
+            chart
+                .draw_series(data.iter().map(|(x, y, name)| {
+                    Text::new(
+                        name.trim_start_matches("mul8u_").to_string(),
+                        (*x, *y),
+                        ("sans-serif", 10),
+                    )
+                }))
+                .map_err(perr)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(perr)?;
+        root.present().map_err(perr)?;
+    }
+    Ok(svg)
+}

@@ -1,0 +1,55 @@
+//! Small shared helpers: atomic file writes, tool discovery, hashing.
+
+use crate::error::{Error, IoContext, Result};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+pub const VERILATOR_INSTALL: &str = "sudo apt-get install -y verilator   (or `make deps`)";
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).at(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).at(dir)?;
+    tmp.write_all(bytes).at(path)?;
+    tmp.as_file().sync_all().at(path)?;
+    tmp.persist(path).map_err(|e| Error::Io {
+        path: path.into(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Fails with the install command when `tool` is not on PATH.
+pub fn require_tool(tool: &str, install: &str) -> Result<()> {
+    match Command::new(tool).arg("--version").output() {
+        Ok(o) if o.status.success() => Ok(()),
+        _ => Err(Error::ToolMissing {
+            tool: tool.into(),
+            install: install.into(),
+        }),
+    }
+}
+
+/// `verilator --version`, e.g. "Verilator 5.006 2023-01-22 rev (Debian 5.006-3)".
+pub fn verilator_version() -> Result<String> {
+    let o = Command::new("verilator").arg("--version").output();
+    match o {
+        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        _ => Err(Error::ToolMissing {
+            tool: "verilator".into(),
+            install: VERILATOR_INSTALL.into(),
+        }),
+    }
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
