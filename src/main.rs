@@ -164,6 +164,7 @@ fn characterize_cmd(a: CharArgs) -> Result<()> {
         use_cache: !a.no_cache,
         max_rank: a.max_rank,
         progress: !a.quiet,
+        ..Options::default()
     };
     let (cs, stats) = characterize::characterize(&mults, &opts)?;
     for (name, reason) in &stats.corrupt {

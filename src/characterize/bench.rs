@@ -27,7 +27,7 @@ impl BenchResult {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "characterization benchmark: {} built-in multipliers x {} pairs, one harness",
+            "characterization benchmark: {} built-in multipliers x {} pairs, one harness (sweep: fastest of 5, one thread)",
             self.multipliers, self.pairs
         );
         let _ = writeln!(
@@ -80,9 +80,9 @@ pub fn run() -> Result<BenchResult> {
     let tmp = tempfile::tempdir().at(std::env::temp_dir())?;
     let opts = Options {
         cache_dir: tmp.path().to_path_buf(),
-        use_cache: true,
-        max_rank: None,
         progress: false,
+        sweep_repeats: 5,
+        ..Options::default()
     };
     let (cs, cold) = characterize(&lib, &opts)?;
     let t = Instant::now();

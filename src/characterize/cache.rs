@@ -228,6 +228,11 @@ impl Cache {
         if dest.exists() {
             let _ = std::fs::remove_dir_all(&dest);
         }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755));
+        }
         let tmp_path = tmp.keep();
         if let Err(err) = std::fs::rename(&tmp_path, &dest) {
             let _ = std::fs::remove_dir_all(&tmp_path);

@@ -29,6 +29,8 @@ pub struct Options {
     pub max_rank: Option<usize>,
     /// Show progress bars on stderr (hidden anyway when stderr is not a terminal).
     pub progress: bool,
+    /// Sweeps per harness run; the fastest is reported (benchmarks use several).
+    pub sweep_repeats: u32,
 }
 
 impl Default for Options {
@@ -38,6 +40,7 @@ impl Default for Options {
             use_cache: true,
             max_rank: None,
             progress: true,
+            sweep_repeats: 1,
         }
     }
 }
@@ -148,7 +151,7 @@ pub fn characterize(
                 refs.len()
             ),
         );
-        let run = harness::run(&refs, bits);
+        let run = harness::run(&refs, bits, opts.sweep_repeats);
         sp.finish_and_clear();
         let run = run?;
         stats.harness_build += run.build;

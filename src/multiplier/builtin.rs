@@ -107,7 +107,7 @@ impl Design {
         match *self {
             Design::Exact => {
                 "Exact unsigned array multiplier: 64 AND partial products accumulated \
-                row by row in a carry-save array of full/half adders, then a ripple-carry adder."
+                row by row in a carry-save array of full/half adders, then a carry-propagate adder."
                     .into()
             }
             Design::Bam { vbl, hbl } => format!(
@@ -146,9 +146,10 @@ impl Design {
             ),
             Design::Compressor42 { cols } => format!(
                 "Wallace-style partial-product reduction. In columns below {cols}, groups of four \
-                 bits use a carry-free approximate 4:2 compressor (carry = x1x2 | x3x4, \
-                 sum = (x1^x2) | (x3^x4)); other columns use exact full/half adders; a \
-                 ripple-carry adder finishes. Always underestimates."
+                 bits (taken in row order, A[i]B[j] before A[i-1]B[j+1]) use a carry-free \
+                 approximate 4:2 compressor (carry = x1x2 | x3x4, sum = (x1^x2) | (x3^x4)); \
+                 other columns use exact full/half adders; a ripple-carry adder finishes. \
+                 Always underestimates."
             ),
         }
     }
@@ -233,16 +234,15 @@ impl Design {
             (nl.verilog_body(&out), nl.unused_inputs(&out))
         };
         match *self {
-            Design::Exact => netlist(&|nl| array(nl, |_, _| true)),
+            Design::Exact => array_rtl(|_, _| true, 0),
             Design::Bam { vbl, hbl } => {
-                netlist(&|nl| array(nl, |i, j| i + j >= vbl as usize && j >= hbl as usize))
+                array_rtl(|i, j| i + j >= vbl as usize && j >= hbl as usize, 0)
             }
-            Design::Perforation { start, count } => netlist(&|nl| {
-                array(nl, |_, j| {
-                    !(start as usize..(start + count) as usize).contains(&j)
-                })
-            }),
-            Design::Lor { l } => netlist(&|nl| lower_or(nl, l as usize)),
+            Design::Perforation { start, count } => array_rtl(
+                |_, j| !(start as usize..(start + count) as usize).contains(&j),
+                0,
+            ),
+            Design::Lor { l } => array_rtl(|_, _| true, l as usize),
             Design::Compressor42 { cols } => netlist(&|nl| {
                 let rows = partial_products(nl, |_, _| true);
                 logic::compressor_tree(nl, 2 * N, columns(&rows), cols as usize)
@@ -326,9 +326,11 @@ impl Design {
                 s
             }
             Design::Compressor42 { cols } => {
+                // Column bits in row order (weight bit j major): the grouping into
+                // compressors, and so the error, depends on it.
                 let mut c = vec![Vec::new(); 2 * N];
-                for i in 0..N {
-                    for j in 0..N {
+                for j in 0..N {
+                    for i in 0..N {
                         c[i + j].push((a >> i) & (b >> j) & 1 == 1);
                     }
                 }
@@ -365,30 +367,106 @@ fn columns(rows: &[Vec<(usize, Net)>]) -> logic::Columns<Net> {
     cols
 }
 
-/// Carry-save array over the kept partial products.
-fn array(nl: &mut Netlist, keep: impl Fn(usize, usize) -> bool) -> Vec<Net> {
-    let rows = partial_products(nl, keep);
-    logic::carry_save_array(nl, 2 * N, &rows)
-}
-
-/// Columns below `l`: OR of their partial products; the rest: carry-save array.
-fn lower_or(nl: &mut Netlist, l: usize) -> Vec<Net> {
-    let rows = partial_products(nl, |_, _| true);
-    let mut out: Vec<Net> = Vec::with_capacity(2 * N);
-    for col in columns(&rows).iter().take(l) {
-        let mut acc = Net::Zero;
-        for &p in col {
-            acc = nl.or(acc, p);
+/// The array multiplier, written with vector operations so that simulators evaluate a whole
+/// row per operation (the circuit is the same: one full adder per column and row).
+///
+/// Partial-product row j is `A & {8{B[j]}}` placed at column j, with the cells the design omits
+/// (`keep(i, j)` false) masked off. Rows are accumulated in carry-save form: per column,
+/// `sum = s ^ c ^ r` and `carry = majority(s, c, r)`, moved one column up; a carry-propagate
+/// adder adds the final sum and carry vectors. Product columns below `lower_or` are not added:
+/// each is the OR of its partial products.
+fn array_rtl(keep: impl Fn(usize, usize) -> bool, lower_or: usize) -> (String, Vec<String>) {
+    let mut s = String::new();
+    let mut rows = Vec::new();
+    let _ = writeln!(
+        s,
+        "  // Partial-product rows: row j is B[j] * A at column j."
+    );
+    for j in 0..N {
+        let mask: u32 = (0..N).filter(|&i| keep(i, j)).map(|i| 1 << i).sum();
+        if mask == 0 {
+            continue;
         }
-        out.push(acc);
+        let masked = if mask == 0xff {
+            String::new()
+        } else {
+            format!(" & 8'b{mask:08b}")
+        };
+        let low = if j > 0 {
+            format!(", {j}'d0")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "  wire [15:0] p{j} = {{{}'d0, A & {{8{{B[{j}]}}}}{masked}{low}}};",
+            N - j
+        );
+        rows.push(format!("p{j}"));
     }
-    let upper_rows: Vec<Vec<(usize, Net)>> = rows
-        .iter()
-        .map(|r| r.iter().copied().filter(|&(c, _)| c >= l).collect())
-        .collect();
-    let upper = logic::carry_save_array(nl, 2 * N, &upper_rows);
-    out.extend_from_slice(&upper[l..]);
-    out
+    let mut tail = String::new();
+    if lower_or > 0 {
+        let low: u32 = (1 << lower_or) - 1;
+        let _ = writeln!(
+            s,
+            "  // Columns 0..{}: OR of the column's partial products, no adders.\n\
+             \x20 wire [15:0] lo = ({}) & 16'h{low:04x};\n\
+             \x20 // Columns {lower_or}..15: accumulated exactly.",
+            lower_or - 1,
+            rows.join(" | ")
+        );
+        for r in rows.iter_mut() {
+            let _ = writeln!(s, "  wire [15:0] {r}h = {r} & 16'h{:04x};", 0xffff & !low);
+            r.push('h');
+        }
+        tail = " | lo".into();
+    }
+    let (sum, carry) = match rows.as_slice() {
+        [] => ("16'd0".to_string(), None),
+        [one] => (one.clone(), None),
+        [first, second, rest @ ..] => {
+            let _ = writeln!(
+                s,
+                "  // Carry-save accumulation, one adder per column: half adders for the first two rows.\n\
+                 \x20 wire [15:0] s1 = {first} ^ {second};\n\
+                 \x20 wire [15:0] c1 = ({first} & {second}) << 1;"
+            );
+            for (k, r) in rest.iter().enumerate().map(|(k, r)| (k + 2, r)) {
+                let p = k - 1;
+                let _ = writeln!(
+                    s,
+                    "  wire [15:0] x{k} = s{p} ^ c{p};\n\
+                     \x20 wire [15:0] s{k} = x{k} ^ {r};\n\
+                     \x20 wire [15:0] c{k} = ((s{p} & c{p}) | ({r} & x{k})) << 1;"
+                );
+            }
+            let last = rows.len() - 1;
+            (format!("s{last}"), Some(format!("c{last}")))
+        }
+    };
+    match carry {
+        Some(c) => {
+            let _ = writeln!(
+                s,
+                "  // Final carry-propagate adder.\n  assign O = ({sum} + {c}){tail};"
+            );
+        }
+        None => {
+            let _ = writeln!(s, "  assign O = {sum}{tail};");
+        }
+    }
+    let mut unused = Vec::new();
+    for i in 0..N {
+        if !(0..N).any(|j| keep(i, j)) {
+            unused.push(format!("A[{i}]"));
+        }
+    }
+    for j in 0..N {
+        if !(0..N).any(|i| keep(i, j)) {
+            unused.push(format!("B[{j}]"));
+        }
+    }
+    (s, unused)
 }
 
 /// A line whose signal intentionally leaves some bits unused, with a scoped lint waiver.

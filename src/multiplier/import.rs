@@ -200,6 +200,16 @@ fn parse_xml(path: &Path, xml: &str) -> Result<Vec<ModuleInfo>> {
     Ok(modules)
 }
 
+/// "`name` (input A[8], input B[8], output O[16])".
+fn describe(m: &ModuleInfo) -> String {
+    let ports: Vec<String> = m
+        .ports
+        .iter()
+        .map(|p| format!("{} {}[{}]", p.dir, p.name, p.width))
+        .collect();
+    format!("`{}` ({})", m.name, ports.join(", "))
+}
+
 fn is_candidate(m: &ModuleInfo) -> bool {
     m.ports.iter().filter(|p| p.dir == "input").count() == 2
         && m.ports.iter().filter(|p| p.dir == "output").count() == 1
@@ -257,14 +267,19 @@ pub fn read_verilog(path: &Path, top: Option<&str>) -> Result<Multiplier> {
             match cands.as_slice() {
                 [one] => *one,
                 [] => {
+                    let found: Vec<String> = modules.iter().map(describe).collect();
                     return Err(err(
                         modules[0].line,
-                        "no multiplier module: expected one with two inputs and one output, \
-                         e.g. `module X(A, B, O); input [7:0] A; input [7:0] B; output [15:0] O;`"
-                            .into(),
-                    ))
+                        format!(
+                            "no multiplier module (two inputs, one output, as in `module X(A, B, O); \
+                             input [7:0] A; input [7:0] B; output [15:0] O;`); found {}",
+                            found.join("; ")
+                        ),
+                    ));
                 }
                 many => {
+                    let mut many = many.to_vec();
+                    many.sort_by_key(|m| m.line);
                     let list: Vec<String> = many
                         .iter()
                         .map(|m| format!("`{}` (line {})", m.name, m.line))
@@ -282,17 +297,11 @@ pub fn read_verilog(path: &Path, top: Option<&str>) -> Result<Multiplier> {
         }
     };
     if !is_candidate(chosen) {
-        let ports: Vec<String> = chosen
-            .ports
-            .iter()
-            .map(|p| format!("{} {}[{}]", p.dir, p.name, p.width))
-            .collect();
         return Err(err(
             chosen.line,
             format!(
-                "module `{}` must have two inputs and one output, found ({})",
-                chosen.name,
-                ports.join(", ")
+                "a multiplier needs two inputs and one output; found {}",
+                describe(chosen)
             ),
         ));
     }
@@ -324,7 +333,7 @@ pub fn read_verilog(path: &Path, top: Option<&str>) -> Result<Multiplier> {
         return Err(err(
             output.line,
             format!(
-                "output `{}` is {} bits; a {n}x{n} multiplier needs {} output bits",
+                "output `{}` is {} bits; {n}x{n}-bit multipliers need {} output bits",
                 output.name,
                 output.width,
                 2 * n

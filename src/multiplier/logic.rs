@@ -46,31 +46,6 @@ pub fn approx_42<L: Logic>(l: &mut L, x: [L::Bit; 4]) -> (L::Bit, L::Bit) {
 /// Bits of a product, indexed by column (weight `2^column`); each column holds any number of bits.
 pub type Columns<B> = Vec<Vec<B>>;
 
-/// Row-by-row carry-save accumulation, the structure of the classic array multiplier.
-///
-/// `rows[r]` holds the partial-product bits of row `r` as `(column, bit)`. At each row, a column
-/// that receives a partial product compresses what it holds to one sum bit (full adder for three
-/// bits, half adder for two); carries move to the next column for the next row. The leftover
-/// (at most two bits per column) is added by [`ripple_add`].
-pub fn carry_save_array<L: Logic>(
-    l: &mut L,
-    width: usize,
-    rows: &[Vec<(usize, L::Bit)>],
-) -> Vec<L::Bit> {
-    let mut pending: Columns<L::Bit> = vec![Vec::new(); width + 1];
-    for row in rows {
-        let mut carries: Columns<L::Bit> = vec![Vec::new(); width + 1];
-        for &(c, p) in row {
-            pending[c].push(p);
-            compress_column(l, &mut pending[c], &mut carries[c + 1]);
-        }
-        for (c, cs) in carries.into_iter().enumerate() {
-            pending[c].extend(cs);
-        }
-    }
-    ripple_add(l, width, pending)
-}
-
 /// Compresses one column to a single bit, sending carries to `carry_out`.
 fn compress_column<L: Logic>(l: &mut L, bits: &mut Vec<L::Bit>, carry_out: &mut Vec<L::Bit>) {
     while bits.len() >= 3 {
@@ -333,19 +308,6 @@ mod tests {
 
     fn value(b: &[bool]) -> u32 {
         b.iter().enumerate().map(|(i, &x)| (x as u32) << i).sum()
-    }
-
-    #[test]
-    fn carry_save_array_multiplies_exactly() {
-        for a in (0..256u32).step_by(7) {
-            for b in 0..256u32 {
-                let (av, bv) = (bits(a, 8), bits(b, 8));
-                let rows: Vec<Vec<(usize, bool)>> = (0..8)
-                    .map(|j| (0..8).map(|i| (i + j, av[i] & bv[j])).collect())
-                    .collect();
-                assert_eq!(value(&carry_save_array(&mut Eval, 16, &rows)), a * b);
-            }
-        }
     }
 
     #[test]

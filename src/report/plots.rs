@@ -46,9 +46,9 @@ pub fn error_heatmap(c: &Characterization) -> Result<String> {
     let scale = grid.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-9);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (640, 560)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (690, 560)).into_drawing_area();
         root.fill(&WHITE).map_err(perr)?;
-        let (main, side) = root.split_horizontally(560);
+        let (main, side) = root.split_horizontally(570);
         let title = format!(
             "{}: m(A,B) - A*B  (MRE {:.3}%, WCE {})",
             c.mult.name, c.metrics.mre_pct, c.metrics.wce
@@ -82,17 +82,20 @@ pub fn error_heatmap(c: &Characterization) -> Result<String> {
             .map_err(perr)?;
         // Colour bar.
         let mut bar = ChartBuilder::on(&side)
-            .margin_top(40)
+            .caption("error", ("sans-serif", 13))
+            .margin_top(14)
             .margin_bottom(45)
-            .margin_right(40)
-            .y_label_area_size(0)
-            .right_y_label_area_size(40)
+            .margin_left(4)
+            .margin_right(4)
+            .right_y_label_area_size(62)
             .build_cartesian_2d(0..1, -scale..scale)
             .map_err(perr)?;
         bar.configure_mesh()
             .disable_mesh()
             .disable_x_axis()
             .y_labels(7)
+            .y_label_style(("sans-serif", 12))
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()
             .map_err(perr)?;
         let steps = 64;
