@@ -11,7 +11,7 @@ pub enum Error {
     ToolFailed { tool: String, message: String },
 
     #[error("{file}:{line}: {message}")]
-    Verilog {
+    Located {
         file: PathBuf,
         line: u32,
         message: String,

@@ -5,9 +5,11 @@
 //! cache) and [`report`] (tables, JSON/CSV, SVG plots).
 
 pub mod characterize;
+pub mod cosim;
 pub mod error;
 pub mod multiplier;
 pub mod report;
+pub mod rtl;
 pub mod util;
 
 pub use error::{Error, Result};

@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use autoapprox::characterize::{self, Options};
 use autoapprox::multiplier::{self, LIBRARY};
 use autoapprox::report;
+use autoapprox::rtl;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -25,6 +26,37 @@ enum Cmd {
     Mult(MultCmd),
     /// Characterize multipliers exhaustively with Verilator (default: the whole built-in library).
     Characterize(CharArgs),
+    /// Generate an accelerator's RTL, filelist, FuseSoC core, Yosys script and ORFS config.
+    Generate {
+        /// Accelerator spec (TOML).
+        spec: PathBuf,
+        /// Output directory.
+        #[arg(long, default_value = "out/rtl")]
+        out: PathBuf,
+    },
+    /// Lint a generated design: Verilator -Wall (zero warnings) and Yosys synthesis.
+    Lint {
+        /// Directory written by `autoapprox generate`.
+        dir: PathBuf,
+    },
+    /// Co-simulate a generated accelerator in Verilator against the Rust golden model.
+    Cosim {
+        /// Accelerator spec (TOML).
+        spec: PathBuf,
+        /// Where the RTL is generated.
+        #[arg(long, default_value = "out/cosim")]
+        out: PathBuf,
+        /// Activation vectors per stream.
+        #[arg(long, default_value_t = 64)]
+        vectors: usize,
+        /// Rounds through the route sequence (0, 1, .., n-1, .., 1, 0).
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -142,6 +174,97 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Characterize(a) => characterize_cmd(a),
+        Cmd::Generate { spec, out } => {
+            let acc = rtl::AcceleratorSpec::load(&spec)?;
+            let m = rtl::generate(&acc, &out, &rtl::GenerateOptions::default())?;
+            println!(
+                "{}: {}x{} array, {} MXU(s), {} Verilog files in {}",
+                m.top,
+                m.rows,
+                m.cols,
+                m.mxus.len(),
+                m.files.len(),
+                out.join("rtl").display()
+            );
+            for x in &m.mxus {
+                println!(
+                    "  route {}: {} ({}, {})",
+                    x.route, x.mxu, x.role, x.multiplier
+                );
+            }
+            println!(
+                "  filelist {}, FuseSoC core {}.core, Yosys synth.ys, ORFS orfs/config.mk + orfs/constraint.sdc",
+                out.join(&m.filelist).display(),
+                m.name
+            );
+            Ok(())
+        }
+        Cmd::Cosim {
+            spec,
+            out,
+            vectors,
+            rounds,
+            seed,
+            cache,
+        } => {
+            let acc = rtl::AcceleratorSpec::load(&spec)?;
+            let opts = autoapprox::cosim::CosimOptions {
+                vectors,
+                rounds,
+                seed,
+                characterize: Options {
+                    cache_dir: cache.cache,
+                    progress: false,
+                    ..Options::default()
+                },
+            };
+            let r = autoapprox::cosim::run_spec(&acc, &out, &opts)?;
+            println!(
+                "co-simulation of {}: {} MACs in {} result words over {} routes, {} mismatches",
+                acc.spec.name,
+                r.macs_checked,
+                r.words_checked,
+                acc.mxus.len(),
+                r.mismatches
+            );
+            println!(
+                "  {} cycles in {:.2} s = {:.0} cycles/s ({:.2} M MAC/s); model build {:.1} s",
+                r.cycles,
+                r.sim_time.as_secs_f64(),
+                r.cycles_per_second(),
+                r.macs_checked as f64 / r.sim_time.as_secs_f64() / 1e6,
+                r.build_time.as_secs_f64()
+            );
+            if let Some(m) = &r.first {
+                bail!(
+                    "co-simulation FAILED: {} mismatching words; first at {m}",
+                    r.mismatches
+                );
+            }
+            Ok(())
+        }
+        Cmd::Lint { dir } => {
+            let r = rtl::lint::lint(&dir)?;
+            println!(
+                "verilator --lint-only -Wall: {} warning(s) ({:.1} s)",
+                r.verilator.len(),
+                r.verilator_seconds
+            );
+            for w in &r.verilator {
+                println!("  {w}");
+            }
+            println!(
+                "yosys hierarchy -check; synth: ok, {} cells ({:.1} s)",
+                r.yosys_cells, r.yosys_seconds
+            );
+            for (m, n) in &r.module_cells {
+                println!("  {m:<48} {n:>8} cells");
+            }
+            if !r.clean() {
+                bail!("{}: {} lint warning(s)", r.top, r.verilator.len());
+            }
+            Ok(())
+        }
         Cmd::Bench(BenchCmd::Characterize) => {
             let r = characterize::bench::run()?;
             print!("{}", r.text());

@@ -142,7 +142,7 @@ pub fn run(mults: &[&Multiplier], bits: u32, repeats: u32) -> Result<HarnessRun>
         // Map errors in our temp copies back to the user's files.
         let err = import::verilator_error(&files[0], &stderr);
         return Err(match err {
-            Error::Verilog {
+            Error::Located {
                 file,
                 line,
                 message,
@@ -156,7 +156,7 @@ pub fn run(mults: &[&Multiplier], bits: u32, repeats: u32) -> Result<HarnessRun>
                     })
                     .map(|m| PathBuf::from(m.source_label()))
                     .unwrap_or(file);
-                Error::Verilog {
+                Error::Located {
                     file: src,
                     line,
                     message,

@@ -72,7 +72,7 @@ pub fn verilator_error(path: &Path, stderr: &str) -> Error {
             (parts.next(), parts.next(), parts.next(), parts.next())
         {
             if let Ok(line_no) = l.trim().parse::<u32>() {
-                return Error::Verilog {
+                return Error::Located {
                     file: PathBuf::from(file),
                     line: line_no,
                     message: msg.trim().to_string(),
@@ -238,7 +238,7 @@ fn hierarchy<'a>(modules: &'a [ModuleInfo], top: &str) -> Vec<&'a ModuleInfo> {
 pub fn read_verilog(path: &Path, top: Option<&str>) -> Result<Multiplier> {
     let text = std::fs::read_to_string(path).at(path)?;
     let modules = parse_modules(path)?;
-    let err = |line: u32, message: String| Error::Verilog {
+    let err = |line: u32, message: String| Error::Located {
         file: path.to_path_buf(),
         line,
         message,
