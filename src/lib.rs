@@ -6,8 +6,10 @@
 
 pub mod characterize;
 pub mod cosim;
+pub mod data;
 pub mod error;
 pub mod multiplier;
+pub mod nn;
 pub mod report;
 pub mod rtl;
 pub mod util;

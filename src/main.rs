@@ -57,9 +57,48 @@ enum Cmd {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Evaluate a network (float, exact int8, or with approximate multipliers) on labelled data.
+    Eval(EvalArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// ONNX model (default: the benchmark's).
+    model: Option<PathBuf>,
+    /// Benchmark directory (with benchmark.json), e.g. data/benchmarks/mnist-cnn.
+    #[arg(long)]
+    bench: PathBuf,
+    /// test (held out), validation (the search split) or train.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// float (reference), exact (int8), lut (bit-exact approximate), gather (naive LUT), lowrank.
+    #[arg(long, default_value = "lut")]
+    kernel: String,
+    /// Layer -> multiplier mapping (TOML or JSON); unmapped layers use the exact multiplier.
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+    /// Use this multiplier on every mappable layer.
+    #[arg(long, conflicts_with = "mapping")]
+    all: Option<String>,
+    /// Evaluate a class-balanced sample of this many images (seeded).
+    #[arg(long)]
+    sample: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Images per batch.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Static activation ranges from this many validation images instead of dynamic ranges.
+    #[arg(long)]
+    calibrate: Option<usize>,
+    /// JSON on standard output.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 #[derive(Subcommand)]
@@ -243,6 +282,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Eval(a) => eval_cmd(a),
         Cmd::Lint { dir } => {
             let r = rtl::lint::lint(&dir)?;
             println!(
@@ -323,6 +363,110 @@ fn characterize_cmd(a: CharArgs) -> Result<()> {
                 "report: {} ({} files)",
                 dir.join("report.md").display(),
                 files.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn eval_cmd(a: EvalArgs) -> Result<()> {
+    use autoapprox::nn::{eval, kernels, onnx, quant};
+    let bench = eval::Benchmark::load(&a.bench)?;
+    let model = a.model.clone().unwrap_or_else(|| bench.model_path());
+    let graph = onnx::load(&model)?;
+    let layers = graph.layers()?;
+    let mut ds = bench.split(&a.split)?;
+    if let Some(n) = a.sample {
+        ds = ds.subset(&ds.balanced_sample(n, a.seed));
+    }
+    let mapping = match (&a.mapping, &a.all) {
+        (Some(p), _) => eval::Mapping::load(p)?,
+        (None, Some(m)) => eval::Mapping {
+            default: Some(m.clone()),
+            ..Default::default()
+        },
+        _ => eval::Mapping::default(),
+    };
+    let names = mapping.resolve(&layers)?;
+    let result = if a.kernel == "float" {
+        eval::evaluate(&|x| graph.run_float(x), &ds, bench.scale, a.batch)?
+    } else {
+        let mut q = quant::QuantNet::new(&graph);
+        if let Some(n) = a.calibrate {
+            let cal = bench.split("validation")?;
+            let idx = cal.balanced_sample(n, a.seed);
+            let cal = cal.subset(&idx);
+            q.calibrate(cal.batch_f32(0, cal.len(), bench.scale))?;
+        }
+        let wanted: Vec<String> = names
+            .iter()
+            .flatten()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mults = wanted
+            .iter()
+            .map(|n| multiplier::resolve(n, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let opts = Options {
+            cache_dir: a.cache.cache.clone(),
+            progress: false,
+            ..Options::default()
+        };
+        let (chars, _) = if mults.is_empty() {
+            (vec![], Default::default())
+        } else {
+            characterize::characterize(&mults, &opts)?
+        };
+        for (i, n) in names.iter().enumerate() {
+            let c = n
+                .as_ref()
+                .map(|n| &chars[wanted.iter().position(|w| w == n).unwrap()]);
+            q.muls[i] = match (a.kernel.as_str(), c) {
+                ("exact", _) | (_, None) => quant::LayerMul::Exact,
+                ("lut", Some(c)) => quant::LayerMul::Lut(kernels::LutTables::new(&c.lut)),
+                ("gather", Some(c)) => quant::LayerMul::Gather(kernels::LutTables::new(&c.lut)),
+                ("lowrank", Some(c)) => {
+                    quant::LayerMul::LowRank(kernels::LowRankTables::new(&c.lowrank))
+                }
+                (k, _) => bail!("unknown kernel `{k}` (float, exact, lut, gather, lowrank)"),
+            };
+        }
+        eval::evaluate(&|x| q.run(x), &ds, bench.scale, a.batch)?
+    };
+    if a.json {
+        let out = serde_json::json!({
+            "model": model.display().to_string(), "split": a.split, "kernel": a.kernel,
+            "mapping": names, "result": result, "layers": layers,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{} on {} {} images, kernel {}: top-1 {:.2}%  top-5 {:.2}%  ({:.1} images/s, {:.2} s)",
+            model.display(),
+            result.images,
+            a.split,
+            a.kernel,
+            result.top1 * 100.0,
+            result.top5 * 100.0,
+            result.images_per_second,
+            result.seconds
+        );
+        println!(
+            "{:>5}  {:<24} {:>5} {:>8} {:>6} {:>12}  multiplier",
+            "layer", "name", "kind", "out", "K", "MACs/image"
+        );
+        for (l, n) in layers.iter().zip(&names) {
+            println!(
+                "{:>5}  {:<24} {:>5} {:>8} {:>6} {:>12}  {}",
+                l.index,
+                l.name,
+                l.kind,
+                l.out_ch,
+                l.k,
+                l.macs,
+                n.as_deref().unwrap_or("mul8u_exact")
             );
         }
     }
