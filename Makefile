@@ -29,7 +29,7 @@ demo: build benchmarks
 	$(BIN) characterize --out $(OUT)
 	$(BIN) generate $(SPEC) --out $(OUT)/rtl
 	$(BIN) lint $(OUT)/rtl
-	$(BIN) cosim $(SPEC) --out $(OUT)/rtl --vectors 600 --rounds 1
+	$(BIN) cosim $(SPEC) --out $(OUT)/rtl --vectors 600 --rounds 1 --bench $(BENCH_DIR)/mnist-cnn
 	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel float
 	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel exact
 	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel lut --all mul8u_drum_k4

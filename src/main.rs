@@ -54,6 +54,9 @@ enum Cmd {
         rounds: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also stream a real layer tile of this benchmark (e.g. data/benchmarks/mnist-cnn).
+        #[arg(long)]
+        bench: Option<PathBuf>,
         #[command(flatten)]
         cache: CacheArgs,
     },
@@ -244,6 +247,7 @@ fn run(cli: Cli) -> Result<()> {
             vectors,
             rounds,
             seed,
+            bench,
             cache,
         } => {
             let acc = rtl::AcceleratorSpec::load(&spec)?;
@@ -251,6 +255,7 @@ fn run(cli: Cli) -> Result<()> {
                 vectors,
                 rounds,
                 seed,
+                bench,
                 characterize: Options {
                     cache_dir: cache.cache,
                     progress: false,

@@ -168,12 +168,20 @@ fn cosim_4x4_passes_and_detects_a_wrong_golden_mapping() {
     rtl::generate(&acc, &tmp.path().join("rtl"), &GenerateOptions::default()).unwrap();
     let tables = luts(&acc, &tmp.path().join("cache"));
     let sim = Simulator::build(&tmp.path().join("rtl")).unwrap();
-    let p = Program::random(4, 4, 3, 200, 2, 7);
+    let mut p = Program::random(4, 4, 3, 200, 2, 7);
+    // A real tile of mnist-cnn's conv2 (quantized weights, im2col activations of a test image).
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/benchmarks/mnist-cnn");
+    let tile = autoapprox::cosim::real_tile(&bench, 4, 4, 150, 0).expect("run `make benchmarks`");
+    assert_eq!(
+        (tile.layer.as_str(), tile.weights.len(), tile.acts.len()),
+        ("conv2", 16, 600)
+    );
+    p.push_tile(3, &tile);
     let out = sim.run(&p).unwrap();
     let refs: Vec<&Lut> = tables.iter().collect();
     let r = check(&p, &out, &refs, 32, sim.build_time).unwrap();
     assert!(r.passed(), "first mismatch: {:?}", r.first);
-    assert_eq!(r.macs_checked, 5 * 2 * 200 * 16);
+    assert_eq!(r.macs_checked, (5 * 2 * 200 + 3 * 150) * 16);
     assert_eq!(r.words_checked, out.results.len());
 
     // The golden model with route 1's multiplier replaced by route 2's must fail, on route 1 only.
@@ -224,6 +232,7 @@ fn cosim_16x16_three_approximate_mxus_over_a_million_macs() {
         vectors: 600,
         rounds: 1,
         seed: 11,
+        bench: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/benchmarks/mnist-cnn")),
         characterize: Options {
             cache_dir: tmp.path().join("cache"),
             progress: false,

@@ -429,6 +429,8 @@ pub struct CosimOptions {
     /// Times around the route sequence.
     pub rounds: usize,
     pub seed: u64,
+    /// Also stream a real layer tile of this benchmark (directory with benchmark.json).
+    pub bench: Option<PathBuf>,
     /// Characterization (for the multipliers' tables).
     pub characterize: crate::characterize::Options,
 }
@@ -439,6 +441,7 @@ impl Default for CosimOptions {
             vectors: 64,
             rounds: 2,
             seed: 1,
+            bench: None,
             characterize: Default::default(),
         }
     }
@@ -456,7 +459,7 @@ pub fn run_spec(
     let (chars, _) = crate::characterize::characterize(&mults, &o.characterize)?;
     let sim = Simulator::build(dir)?;
     let s = &acc.spec;
-    let p = Program::random(
+    let mut p = Program::random(
         s.rows as usize,
         s.cols as usize,
         acc.mxus.len(),
@@ -464,7 +467,87 @@ pub fn run_spec(
         o.rounds,
         o.seed,
     );
+    if let Some(b) = &o.bench {
+        let tile = real_tile(b, s.rows as usize, s.cols as usize, o.vectors, 0)?;
+        p.push_tile(acc.mxus.len(), &tile);
+    }
     let out = sim.run(&p)?;
     let luts: Vec<&Lut> = chars.iter().map(|c| &c.lut).collect();
     check(&p, &out, &luts, s.acc_bits, sim.build_time)
+}
+
+/// A real tile of a benchmark network: the first `rows` reduction rows and `cols` output
+/// channels of the first mappable layer wide enough, with the weight codes of its quantized
+/// weights and `vectors` im2col activation columns of test image `image` (codes as the
+/// simulator quantizes them).
+#[derive(Clone, Debug)]
+pub struct RealTile {
+    pub layer: String,
+    pub weights: Vec<u8>,
+    pub acts: Vec<u8>,
+}
+
+pub fn real_tile(
+    bench: &Path,
+    rows: usize,
+    cols: usize,
+    vectors: usize,
+    image: usize,
+) -> Result<RealTile> {
+    use crate::nn::{eval::Benchmark, graph::im2col, onnx, quant::QParams, quant::QWeights};
+    let b = Benchmark::load(bench)?;
+    let graph = onnx::load(&b.model_path())?;
+    let test = b.split("test")?;
+    let x = test.batch_f32(image, image + 1, b.scale);
+    let captured = std::sync::Mutex::new(None);
+    graph.run_with(x, &|l, x| {
+        let mut c = captured.lock().unwrap();
+        if c.is_none() && l.conv.is_some() && l.k >= rows && l.out_ch >= cols {
+            *c = Some((l.clone(), x.clone()));
+        }
+        Ok(crate::nn::graph::linear_float(l, x))
+    })?;
+    let (l, x) = captured.into_inner().unwrap().ok_or_else(|| {
+        Error::Other(format!(
+            "{}: no convolution with K >= {rows} and >= {cols} outputs",
+            b.name
+        ))
+    })?;
+    let g = l.conv.clone().unwrap();
+    let qw = QWeights::new(&l);
+    let (lo, hi) = x
+        .data
+        .iter()
+        .fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+    let qa = QParams::from_range(lo, hi);
+    let codes: Vec<u8> = x.data.iter().map(|&v| qa.quantize(v)).collect();
+    let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3]);
+    let (oh, ow) = g.out_hw(h, w);
+    let pos = oh * ow;
+    let mut im = vec![0u8; l.k * pos];
+    im2col(&codes, 0..c / g.group, h, w, &g, qa.zero, &mut im, pos, 0);
+    let weights = (0..rows)
+        .flat_map(|r| (0..cols).map(move |col| (r, col)))
+        .map(|(r, col)| qw.codes[col * l.k + r])
+        .collect();
+    let acts = (0..vectors.min(pos))
+        .flat_map(|t| (0..rows).map(move |r| (t, r)))
+        .map(|(t, r)| im[r * pos + t])
+        .collect();
+    Ok(RealTile {
+        layer: l.name.clone(),
+        weights,
+        acts,
+    })
+}
+
+impl Program {
+    /// Streams a real tile through every route.
+    pub fn push_tile(&mut self, routes: usize, tile: &RealTile) {
+        for r in 0..routes {
+            self.cmds.push(Cmd::Route(r as u32));
+            self.cmds.push(Cmd::Weights(tile.weights.clone()));
+            self.cmds.push(Cmd::Stream(tile.acts.clone()));
+        }
+    }
 }
