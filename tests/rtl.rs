@@ -169,7 +169,7 @@ fn cosim_4x4_passes_and_detects_a_wrong_golden_mapping() {
     let tables = luts(&acc, &tmp.path().join("cache"));
     let sim = Simulator::build(&tmp.path().join("rtl")).unwrap();
     let mut p = Program::random(4, 4, 3, 200, 2, 7);
-    // A real tile of mnist-cnn (conv1 for a 4x4 array (quantized weights, im2col activations of a test image).
+    // A real tile of mnist-cnn: conv1 for a 4x4 array (quantized weights, im2col activations of a test image).
     let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/benchmarks/mnist-cnn");
     let tile = autoapprox::cosim::real_tile(&bench, 4, 4, 150, 0).expect("run `make benchmarks`");
     assert_eq!(
