@@ -159,6 +159,18 @@ struct CharArgs {
 enum BenchCmd {
     /// Cold characterization of the whole built-in library, then a warm-cache lookup.
     Characterize,
+    /// Simulator throughput per kernel on benchmark models.
+    Nn {
+        /// Benchmark directories.
+        #[arg(long = "bench", default_value = "data/benchmarks/mnist-cnn")]
+        benches: Vec<PathBuf>,
+        /// Approximate multiplier used on every layer.
+        #[arg(long, default_value = "mul8u_drum_k4")]
+        mult: String,
+        /// Test images per measurement.
+        #[arg(long, default_value_t = 2000)]
+        images: usize,
+    },
 }
 
 fn main() {
@@ -308,6 +320,17 @@ fn run(cli: Cli) -> Result<()> {
             if !r.clean() {
                 bail!("{}: {} lint warning(s)", r.top, r.verilator.len());
             }
+            Ok(())
+        }
+        Cmd::Bench(BenchCmd::Nn {
+            benches,
+            mult,
+            images,
+        }) => {
+            let d = multiplier::Design::by_name(&mult)
+                .ok_or_else(|| anyhow::anyhow!("`{mult}` is not a built-in multiplier"))?;
+            let refs: Vec<&std::path::Path> = benches.iter().map(|b| b.as_path()).collect();
+            print!("{}", autoapprox::nn::bench::run(&refs, d, images)?.text);
             Ok(())
         }
         Cmd::Bench(BenchCmd::Characterize) => {
