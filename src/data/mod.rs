@@ -69,7 +69,7 @@ impl Dataset {
     pub fn from_idx(images: &Path, labels: &Path) -> Result<Dataset> {
         let (d, pixels) = read_idx(images)?;
         let (dl, lab) = read_idx(labels)?;
-        if d.len() != 3 || dl.len() != 1 || d[0] != dl[0] {
+        if !(d.len() == 3 || d.len() == 4) || dl.len() != 1 || d[0] != dl[0] {
             return Err(Error::Input {
                 file: images.into(),
                 message: format!(
@@ -79,7 +79,12 @@ impl Dataset {
             });
         }
         Ok(Dataset {
-            shape: [1, d[1], d[2]],
+            // (N, H, W) grayscale or (N, C, H, W).
+            shape: if d.len() == 3 {
+                [1, d[1], d[2]]
+            } else {
+                [d[1], d[2], d[3]]
+            },
             pixels,
             labels: lab.into_iter().map(u32::from).collect(),
         })
