@@ -72,8 +72,25 @@ struct EvalArgs {
     /// ONNX model (default: the benchmark's).
     model: Option<PathBuf>,
     /// Benchmark directory (with benchmark.json), e.g. data/benchmarks/mnist-cnn.
-    #[arg(long)]
-    bench: PathBuf,
+    #[arg(long, required_unless_present = "images")]
+    bench: Option<PathBuf>,
+    /// ImageNet-style image folder (root/<class>/<image>.{png,jpg}) instead of a benchmark.
+    #[arg(long, conflicts_with = "bench", requires = "model")]
+    images: Option<PathBuf>,
+    /// Label file for --images: lines of `relative/path class-index`.
+    #[arg(long, requires = "images")]
+    labels: Option<PathBuf>,
+    /// --images: shorter side resized to this, then centre-cropped to --crop.
+    #[arg(long, default_value_t = 256)]
+    resize: u32,
+    #[arg(long, default_value_t = 224)]
+    crop: u32,
+    /// Per-channel mean subtracted after scaling pixels to [0, 1], e.g. 0.485,0.456,0.406.
+    #[arg(long, value_delimiter = ',')]
+    mean: Vec<f32>,
+    /// Per-channel standard deviation, e.g. 0.229,0.224,0.225.
+    #[arg(long, value_delimiter = ',')]
+    std: Vec<f32>,
     /// test (held out), validation (the search split) or train.
     #[arg(long, default_value = "test")]
     split: String,
@@ -406,11 +423,39 @@ fn characterize_cmd(a: CharArgs) -> Result<()> {
 
 fn eval_cmd(a: EvalArgs) -> Result<()> {
     use autoapprox::nn::{eval, kernels, onnx, quant};
-    let bench = eval::Benchmark::load(&a.bench)?;
-    let model = a.model.clone().unwrap_or_else(|| bench.model_path());
+    let (model, mut ds, scale, calib) = match (&a.bench, &a.images) {
+        (_, Some(dir)) => {
+            let o = autoapprox::data::images::FolderOptions {
+                resize: a.resize,
+                crop: a.crop,
+            };
+            let ds = autoapprox::data::Dataset::from_image_folder(dir, a.labels.as_deref(), o)?;
+            let calib = a.calibrate.map(|_| ds.clone());
+            (
+                a.model.clone().expect("clap requires the model"),
+                ds,
+                1.0 / 255.0,
+                calib,
+            )
+        }
+        (Some(b), None) => {
+            let bench = eval::Benchmark::load(b)?;
+            let model = a.model.clone().unwrap_or_else(|| bench.model_path());
+            let calib = if a.calibrate.is_some() {
+                Some(bench.split("validation")?)
+            } else {
+                None
+            };
+            (model, bench.split(&a.split)?, bench.scale, calib)
+        }
+        (None, None) => bail!("give --bench DIR or --images DIR"),
+    };
+    let norm = |mut x: autoapprox::nn::Tensor| -> autoapprox::nn::Tensor {
+        eval::normalize(&mut x, &a.mean, &a.std);
+        x
+    };
     let graph = onnx::load(&model)?;
     let layers = graph.layers()?;
-    let mut ds = bench.split(&a.split)?;
     if let Some(n) = a.sample {
         ds = ds.subset(&ds.balanced_sample(n, a.seed));
     }
@@ -424,14 +469,12 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
     };
     let names = mapping.resolve(&layers)?;
     let result = if a.kernel == "float" {
-        eval::evaluate(&|x| graph.run_float(x), &ds, bench.scale, a.batch)?
+        eval::evaluate(&|x| graph.run_float(norm(x)), &ds, scale, a.batch)?
     } else {
         let mut q = quant::QuantNet::new(&graph);
-        if let Some(n) = a.calibrate {
-            let cal = bench.split("validation")?;
-            let idx = cal.balanced_sample(n, a.seed);
-            let cal = cal.subset(&idx);
-            q.calibrate(cal.batch_f32(0, cal.len(), bench.scale))?;
+        if let (Some(n), Some(calib)) = (a.calibrate, &calib) {
+            let cal = calib.subset(&calib.balanced_sample(n, a.seed));
+            q.calibrate(norm(cal.batch_f32(0, cal.len(), scale)))?;
         }
         let wanted: Vec<String> = names
             .iter()
@@ -468,7 +511,7 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
                 (k, _) => bail!("unknown kernel `{k}` (float, exact, lut, gather, lowrank)"),
             };
         }
-        eval::evaluate(&|x| q.run(x), &ds, bench.scale, a.batch)?
+        eval::evaluate(&|x| q.run(norm(x)), &ds, scale, a.batch)?
     };
     if a.json {
         let out = serde_json::json!({

@@ -237,3 +237,25 @@ fn truncated_or_foreign_files_are_errors_not_panics() {
     }
     let _ = multiplier::library();
 }
+
+#[test]
+fn static_calibrated_quantization_stays_close_to_float() {
+    let f = fixture();
+    let val = f.bench.split("validation").unwrap();
+    let cal = val.subset(&val.balanced_sample(500, 1));
+    let mut q = qnet(vec![LayerMul::Exact; 4]);
+    q.calibrate(cal.batch_f32(0, cal.len(), f.bench.scale))
+        .unwrap();
+    assert!(q
+        .calibration
+        .as_ref()
+        .unwrap()
+        .iter()
+        .all(|(lo, hi)| lo <= hi && *hi > 0.0));
+    let r = evaluate(&|x| q.run(x), &f.test, f.bench.scale, 500).unwrap();
+    assert!(
+        (r.top1 - 0.9905).abs() <= 0.003,
+        "static int8 top-1 {}",
+        r.top1
+    );
+}

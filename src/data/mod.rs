@@ -1,6 +1,8 @@
 //! Datasets: IDX (MNIST, Fashion-MNIST; plain or gzip) and CIFAR binary batches, plus the
 //! deterministic, class-balanced search sample of DESIGN.md (search step 5).
 
+pub mod images;
+
 use crate::error::{Error, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -55,6 +55,27 @@ pub fn evaluate(
     })
 }
 
+/// Subtracts `mean[c]` and divides by `std[c]` per channel (axis 1); empty slices do nothing,
+/// a single value applies to every channel.
+pub fn normalize(x: &mut Tensor, mean: &[f32], std: &[f32]) {
+    if mean.is_empty() && std.is_empty() {
+        return;
+    }
+    let c = x.shape.get(1).copied().unwrap_or(1);
+    let inner: usize = x.shape.get(2..).map(|s| s.iter().product()).unwrap_or(1);
+    let pick = |v: &[f32], ch: usize, d: f32| {
+        if v.is_empty() {
+            d
+        } else {
+            v[ch.min(v.len() - 1)]
+        }
+    };
+    for (i, v) in x.data.iter_mut().enumerate() {
+        let ch = (i / inner) % c;
+        *v = (*v - pick(mean, ch, 0.0)) / pick(std, ch, 1.0);
+    }
+}
+
 /// Layer -> multiplier assignment (TOML or JSON): keys are layer names or indices; layers not
 /// listed use `default` (the exact multiplier when absent).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
