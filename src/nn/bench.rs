@@ -133,7 +133,7 @@ pub fn run(benches: &[&Path], mult: Design, images: usize) -> Result<NnBench> {
         let _ = writeln!(
             s,
             "  LUT/exact throughput {:.2} (exact is {:.2}x faster); low-rank/exact {:.2}; LUT/gather {:.2}x\n  \
-             approximate MACs/s (LUT) {:.2} G; Verilator at {:.2} ns/product would do {:.1} images/s: LUT kernel {:.0}x faster",
+             approximate MACs/s (LUT) {:.2} G; Verilator at {:.2} ns/product would do {:.3} images/s: LUT kernel {:.0}x faster",
             lutr.0 / exact.0,
             exact.0 / lutr.0,
             low.0 / exact.0,

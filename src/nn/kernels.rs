@@ -136,6 +136,38 @@ pub fn gemm(
 }
 
 fn exact_row(a: &[u8], wr: &[u8], m_len: usize, row: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the feature was just detected.
+            unsafe { exact_row_avx512(a, wr, m_len, row) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            unsafe { exact_row_avx2(a, wr, m_len, row) };
+            return;
+        }
+    }
+    exact_row_generic(a, wr, m_len, row)
+}
+
+/// The same loop compiled for AVX-512 (the crate's baseline target is SSE2 only); the compiler
+/// vectorizes the widening multiply-accumulate.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn exact_row_avx512(a: &[u8], wr: &[u8], m_len: usize, row: &mut [u32]) {
+    exact_row_generic(a, wr, m_len, row)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn exact_row_avx2(a: &[u8], wr: &[u8], m_len: usize, row: &mut [u32]) {
+    exact_row_generic(a, wr, m_len, row)
+}
+
+#[inline(always)]
+fn exact_row_generic(a: &[u8], wr: &[u8], m_len: usize, row: &mut [u32]) {
     for m0 in (0..m_len).step_by(MB) {
         let mb = MB.min(m_len - m0);
         let mut acc = [0u32; MB];
