@@ -61,3 +61,49 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     let d = Sha256::digest(bytes);
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Builds a Verilator C++ model (`--cc --exe --build`) of `top` from `sources` (Verilog and the
+/// C++ test bench) into `obj_dir`, producing the executable `obj_dir/<exe>`. `cxx_opt` is the
+/// optimization of the generated C++ (e.g. "-O2"; Verilator's default -Os is slower to run).
+/// The test benches run where they are built, so `-march=native` is safe. Warnings in user
+/// designs are not fatal here (linting is `autoapprox lint`'s job). `extra` goes to Verilator
+/// (e.g. `-O3` for its own optimizations).
+pub fn verilator_build(
+    top: &str,
+    sources: &[std::path::PathBuf],
+    obj_dir: &Path,
+    exe: &str,
+    cxx_opt: &str,
+    extra: &[&str],
+) -> Result<std::process::Output> {
+    Command::new("verilator")
+        .args([
+            "--cc",
+            "--exe",
+            "--build",
+            "-j",
+            "2",
+            "--x-assign",
+            "fast",
+            "--x-initial",
+            "fast",
+        ])
+        .args(extra)
+        .args([
+            "--noassert",
+            "-Wno-fatal",
+            "-Wno-lint",
+            "-Wno-style",
+            "--top-module",
+            top,
+        ])
+        .args(["-CFLAGS", "-march=native", "-MAKEFLAGS"])
+        .arg(format!(
+            "OPT_FAST={cxx_opt} OPT_SLOW=-O1 OPT_GLOBAL={cxx_opt}"
+        ))
+        .args(["-o", exe, "--Mdir"])
+        .arg(obj_dir)
+        .args(sources)
+        .output()
+        .at("verilator")
+}

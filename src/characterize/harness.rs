@@ -99,44 +99,18 @@ pub fn run(mults: &[&Multiplier], bits: u32, repeats: u32) -> Result<HarnessRun>
     let dir = tmp.path();
     let files = render(dir, mults, bits)?;
     let t0 = Instant::now();
-    let out = Command::new("verilator")
-        .args([
-            "--cc",
-            "--exe",
-            "--build",
-            "-j",
-            "2",
-            "-O3",
-            "--x-assign",
-            "fast",
-            "--x-initial",
-            "fast",
-        ])
-        .args([
-            "--noassert",
-            "-Wno-fatal",
-            "-Wno-lint",
-            "-Wno-style",
-            "--top-module",
-            "aa_harness",
-        ])
-        .args([
-            // -O2 beats Verilator's default -Os; the harness runs where it is built, so
-            // -march=native is safe (measured: 17 -> 11 ms for the built-in library's sweep).
-            "-CFLAGS",
-            "-march=native",
-            "-MAKEFLAGS",
-            "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2",
-            "-o",
-            "aa_harness_sim",
-            "--Mdir",
-        ])
-        .arg(dir.join("obj"))
-        .args(&files)
-        .arg(dir.join("aa_harness_main.cpp"))
-        .current_dir(dir)
-        .output()
-        .at("verilator")?;
+    // -O2 beats Verilator's default -Os (and -march=native: 17 -> 11 ms for the built-in
+    // library's sweep).
+    let mut sources = files.clone();
+    sources.push(dir.join("aa_harness_main.cpp"));
+    let out = crate::util::verilator_build(
+        "aa_harness",
+        &sources,
+        &dir.join("obj"),
+        "aa_harness_sim",
+        "-O2",
+        &["-O3"],
+    )?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         // Map errors in our temp copies back to the user's files.

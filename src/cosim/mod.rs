@@ -239,39 +239,18 @@ impl Simulator {
         crate::util::write_atomic(&wrap, render(WRAP_TEMPLATE)?.as_bytes())?;
         crate::util::write_atomic(&main, render(MAIN_TEMPLATE)?.as_bytes())?;
         let t0 = Instant::now();
-        let out = Command::new("verilator")
-            .args([
-                "--cc",
-                "--exe",
-                "--build",
-                "-j",
-                "2",
-                "--x-assign",
-                "fast",
-                "--x-initial",
-                "fast",
-            ])
-            .args([
-                "--noassert",
-                "-Wno-fatal",
-                "-Wno-lint",
-                "-Wno-style",
-                "--top-module",
-                "cosim_wrap",
-            ])
-            .args([
-                "-CFLAGS",
-                "-march=native",
-                "-MAKEFLAGS",
-                "OPT_FAST=-O1 OPT_SLOW=-O1 OPT_GLOBAL=-O1",
-            ])
-            .args(["-o", "cosim_sim", "--Mdir"])
-            .arg(work.path().join("obj"))
-            .args(sources(dir, &m))
-            .arg(&wrap)
-            .arg(&main)
-            .output()
-            .at("verilator")?;
+        let mut all = sources(dir, &m);
+        all.push(wrap.clone());
+        all.push(main.clone());
+        // Large arrays generate much C++: -O1 keeps the build time down.
+        let out = crate::util::verilator_build(
+            "cosim_wrap",
+            &all,
+            &work.path().join("obj"),
+            "cosim_sim",
+            "-O1",
+            &[],
+        )?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let errs: Vec<&str> = stderr
