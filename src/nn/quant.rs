@@ -244,10 +244,19 @@ impl<'g> QuantNet<'g> {
                                 .copy_from_slice(&cols[kk * pos..(kk + 1) * pos]);
                         }
                     }
-                    let sums_a: Vec<u32> = (0..m_len)
-                        .into_par_iter()
-                        .map(|m| (0..l.k).map(|kk| a[kk * m_len + m] as u32).sum())
-                        .collect();
+                    // Column sums of A, row by row (contiguous), in parallel over column blocks.
+                    let mut sums_a = vec![0u32; m_len];
+                    sums_a
+                        .par_chunks_mut(4096)
+                        .enumerate()
+                        .for_each(|(bi, blk)| {
+                            let (m0, len) = (bi * 4096, blk.len());
+                            for row in a.chunks_exact(m_len) {
+                                for (s, &v) in blk.iter_mut().zip(&row[m0..m0 + len]) {
+                                    *s += v as u32;
+                                }
+                            }
+                        });
                     let wrows = &qw.codes[gi * og * l.k..(gi + 1) * og * l.k];
                     let c = gemm(kernel, &a, wrows, l.k, m_len, og);
                     out.par_chunks_mut(l.out_ch * pos)
