@@ -467,7 +467,10 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
         },
         _ => eval::Mapping::default(),
     };
-    let names = mapping.resolve(&layers)?;
+    let names = mapping.resolve(&layers).with_context(|| match &a.mapping {
+        Some(p) => p.display().to_string(),
+        None => "--all".to_string(),
+    })?;
     let result = if a.kernel == "float" {
         eval::evaluate(&|x| graph.run_float(norm(x)), &ds, scale, a.batch)?
     } else {
