@@ -193,11 +193,19 @@ fn lut_row(t: &LutTables, a: &[u8], wr: &[u8], m_len: usize, row: &mut [u32]) {
             return;
         }
     }
-    lut_row_portable(t, a, wr, m_len, row)
+    lut_row_portable(t, a, wr, m_len, 0, row)
 }
 
-fn lut_row_portable(t: &LutTables, a: &[u8], wr: &[u8], m_len: usize, row: &mut [u32]) {
-    for m0 in (0..m_len).step_by(MB) {
+/// Columns `from..m_len` of one output row, with scalar lookups in the weight's column.
+fn lut_row_portable(
+    t: &LutTables,
+    a: &[u8],
+    wr: &[u8],
+    m_len: usize,
+    from: usize,
+    row: &mut [u32],
+) {
+    for m0 in (from..m_len).step_by(MB) {
         let mb = MB.min(m_len - m0);
         let mut acc = [0u32; MB];
         for (k, &wv) in wr.iter().enumerate() {
@@ -286,14 +294,8 @@ mod avx512 {
             }
             m0 += 64 * blocks;
         }
-        if full < m_len {
-            let mut tail = vec![0u32; m_len - full];
-            let rest: Vec<u8> = (0..wr.len())
-                .flat_map(|k| a[k * m_len + full..(k + 1) * m_len].iter().copied())
-                .collect();
-            super::lut_row_portable(t, &rest, wr, m_len - full, &mut tail);
-            row[full..].copy_from_slice(&tail);
-        }
+        // The last m_len % 64 columns, in place (no copy of the activations).
+        super::lut_row_portable(t, a, wr, m_len, full, row);
     }
 }
 
@@ -361,7 +363,7 @@ mod tests {
             let naive = gemm(Kernel::Gather(&t), &a, &w, k, m, n);
             let mut scalar = vec![0u32; n * m];
             for (row, wr) in scalar.chunks_mut(m).zip(w.chunks(k)) {
-                lut_row_portable(&t, &a, wr, m, row);
+                lut_row_portable(&t, &a, wr, m, 0, row);
             }
             assert_eq!(fast, naive, "k {k} m {m} n {n}");
             assert_eq!(scalar, naive);
