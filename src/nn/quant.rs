@@ -217,33 +217,20 @@ impl<'g> QuantNet<'g> {
                 let og = l.out_ch / g.group;
                 let mut out = vec![0f32; n_img * l.out_ch * pos];
                 for gi in 0..g.group {
-                    // im2col of the whole batch: K x (images * positions), padding with each
-                    // image's zero point (the code of 0.0).
+                    // im2col of the whole batch straight into A (K x images*positions): image i
+                    // fills columns i*pos.., padding with its zero point (the code of 0.0). Each
+                    // input channel owns kh*kw consecutive rows of A, so channels run in parallel.
                     let mut a = vec![0u8; l.k * m_len];
-                    let chunks: Vec<(usize, Vec<u8>)> = (0..n_img)
-                        .into_par_iter()
-                        .map(|i| {
-                            let mut cols = vec![0u8; l.k * pos];
-                            im2col(
-                                &codes[i * per..(i + 1) * per],
-                                gi * cg..(gi + 1) * cg,
-                                h,
-                                w,
-                                g,
-                                qa[i].zero,
-                                &mut cols,
-                                pos,
-                                0,
-                            );
-                            (i, cols)
-                        })
-                        .collect();
-                    for (i, cols) in chunks {
-                        for kk in 0..l.k {
-                            a[kk * m_len + i * pos..kk * m_len + (i + 1) * pos]
-                                .copy_from_slice(&cols[kk * pos..(kk + 1) * pos]);
-                        }
-                    }
+                    let taps = g.kernel[0] * g.kernel[1];
+                    a.par_chunks_mut(taps * m_len)
+                        .enumerate()
+                        .for_each(|(c, rows)| {
+                            let ch = gi * cg + c;
+                            for (i, q) in qa.iter().enumerate() {
+                                let img = &codes[i * per..(i + 1) * per];
+                                im2col(img, ch..ch + 1, h, w, g, q.zero, rows, m_len, i * pos);
+                            }
+                        });
                     // Column sums of A, row by row (contiguous), in parallel over column blocks.
                     let mut sums_a = vec![0u32; m_len];
                     sums_a
