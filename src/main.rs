@@ -422,7 +422,10 @@ fn characterize_cmd(a: CharArgs) -> Result<()> {
 }
 
 fn eval_cmd(a: EvalArgs) -> Result<()> {
-    use autoapprox::nn::{eval, kernels, onnx, quant};
+    if a.kernel != "float" {
+        a.kernel.parse::<autoapprox::nn::eval::KernelKind>()?;
+    }
+    use autoapprox::nn::{eval, onnx, quant};
     let (model, mut ds, scale, calib) = match (&a.bench, &a.images) {
         (_, Some(dir)) => {
             let o = autoapprox::data::images::FolderOptions {
@@ -479,41 +482,12 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
             let cal = calib.subset(&calib.balanced_sample(n, a.seed));
             q.calibrate(norm(cal.batch_f32(0, cal.len(), scale)))?;
         }
-        let wanted: Vec<String> = names
-            .iter()
-            .flatten()
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mults = wanted
-            .iter()
-            .map(|n| multiplier::resolve(n, None))
-            .collect::<Result<Vec<_>, _>>()?;
         let opts = Options {
             cache_dir: a.cache.cache.clone(),
             progress: false,
             ..Options::default()
         };
-        let (chars, _) = if mults.is_empty() {
-            (vec![], Default::default())
-        } else {
-            characterize::characterize(&mults, &opts)?
-        };
-        for (i, n) in names.iter().enumerate() {
-            let c = n
-                .as_ref()
-                .map(|n| &chars[wanted.iter().position(|w| w == n).unwrap()]);
-            q.muls[i] = match (a.kernel.as_str(), c) {
-                ("exact", _) | (_, None) => quant::LayerMul::Exact,
-                ("lut", Some(c)) => quant::LayerMul::Lut(kernels::LutTables::new(&c.lut)),
-                ("gather", Some(c)) => quant::LayerMul::Gather(kernels::LutTables::new(&c.lut)),
-                ("lowrank", Some(c)) => {
-                    quant::LayerMul::LowRank(kernels::LowRankTables::new(&c.lowrank))
-                }
-                (k, _) => bail!("unknown kernel `{k}` (float, exact, lut, gather, lowrank)"),
-            };
-        }
+        q.muls = eval::layer_muls(&names, a.kernel.parse()?, &opts)?;
         eval::evaluate(&|x| q.run(norm(x)), &ds, scale, a.batch)?
     };
     if a.json {

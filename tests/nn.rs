@@ -259,3 +259,40 @@ fn static_calibrated_quantization_stays_close_to_float() {
         r.top1
     );
 }
+
+#[test]
+fn layer_muls_follow_the_mapping_and_reject_unknown_multipliers() {
+    use autoapprox::nn::eval::{layer_muls, KernelKind};
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = Options {
+        cache_dir: tmp.path().to_path_buf(),
+        progress: false,
+        ..Options::default()
+    };
+    let names = vec![
+        None,
+        Some("mul8u_drum_k4".to_string()),
+        Some("mul8u_drum_k4".to_string()),
+        None,
+    ];
+    let kinds: Vec<&str> = layer_muls(&names, KernelKind::Lut, &opts)
+        .unwrap()
+        .iter()
+        .map(|m| match m {
+            LayerMul::Exact => "exact",
+            LayerMul::Lut(_) => "lut",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["exact", "lut", "lut", "exact"]);
+    assert!(layer_muls(&names, KernelKind::Exact, &opts)
+        .unwrap()
+        .iter()
+        .all(|m| matches!(m, LayerMul::Exact)));
+    let bad = vec![Some("mul8u_nope".to_string())];
+    assert!(layer_muls(&bad, KernelKind::Lut, &opts)
+        .unwrap_err()
+        .to_string()
+        .contains("mul8u_nope"));
+    assert!("fast".parse::<KernelKind>().is_err());
+}

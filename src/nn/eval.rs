@@ -191,3 +191,77 @@ impl Benchmark {
         }
     }
 }
+
+/// How the integer products of approximated layers are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelKind {
+    /// Every layer exact, whatever the mapping says.
+    Exact,
+    Lut,
+    Gather,
+    LowRank,
+}
+
+impl std::str::FromStr for KernelKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<KernelKind> {
+        match s {
+            "exact" => Ok(KernelKind::Exact),
+            "lut" => Ok(KernelKind::Lut),
+            "gather" => Ok(KernelKind::Gather),
+            "lowrank" => Ok(KernelKind::LowRank),
+            other => Err(Error::Other(format!(
+                "unknown kernel `{other}` (float, exact, lut, gather, lowrank)"
+            ))),
+        }
+    }
+}
+
+/// The product of each layer for the multiplier `names` (None: exact), characterizing the named
+/// multipliers (built-in names or .v files) through the cache; each distinct multiplier's tables
+/// are built once.
+pub fn layer_muls(
+    names: &[Option<String>],
+    kind: KernelKind,
+    opts: &crate::characterize::Options,
+) -> Result<Vec<super::quant::LayerMul>> {
+    use super::kernels::{LowRankTables, LutTables};
+    use super::quant::LayerMul;
+    if kind == KernelKind::Exact {
+        return Ok(vec![LayerMul::Exact; names.len()]);
+    }
+    let wanted: Vec<&String> = names
+        .iter()
+        .flatten()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mults = wanted
+        .iter()
+        .map(|n| crate::multiplier::resolve(n, None))
+        .collect::<Result<Vec<_>>>()?;
+    let chars = if mults.is_empty() {
+        vec![]
+    } else {
+        crate::characterize::characterize(&mults, opts)?.0
+    };
+    let tables: Vec<LayerMul> = chars
+        .iter()
+        .map(|c| match kind {
+            KernelKind::Lut => LayerMul::Lut(LutTables::new(&c.lut)),
+            KernelKind::Gather => LayerMul::Gather(LutTables::new(&c.lut)),
+            _ => LayerMul::LowRank(LowRankTables::new(&c.lowrank)),
+        })
+        .collect();
+    Ok(names
+        .iter()
+        .map(|n| match n {
+            Some(n) => tables[wanted
+                .iter()
+                .position(|w| *w == n)
+                .expect("every name was characterized")]
+            .clone(),
+            None => LayerMul::Exact,
+        })
+        .collect())
+}

@@ -79,6 +79,17 @@ pub enum LayerMul {
     LowRank(LowRankTables),
 }
 
+impl std::fmt::Debug for LayerMul {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LayerMul::Exact => "Exact",
+            LayerMul::Lut(_) => "Lut",
+            LayerMul::Gather(_) => "Gather",
+            LayerMul::LowRank(_) => "LowRank",
+        })
+    }
+}
+
 impl LayerMul {
     fn kernel(&self) -> Kernel<'_> {
         match self {
