@@ -126,14 +126,12 @@ pub struct Accelerator {
 impl Accelerator {
     /// Width of the ROUTE register.
     pub fn route_bits(&self) -> u32 {
-        let n = self.mxus.len().max(2) as u32;
-        32 - (n - 1).leading_zeros()
+        clog2(self.mxus.len().max(2) as u32)
     }
 
     /// Bits of the weight-row address.
     pub fn row_addr_bits(&self) -> u32 {
-        let n = self.spec.rows.max(2);
-        32 - (n - 1).leading_zeros()
+        clog2(self.spec.rows.max(2))
     }
 
     /// Cycles from an activation vector entering to its result leaving an MXU.
@@ -151,6 +149,11 @@ impl Accelerator {
         }
         out
     }
+}
+
+/// Bits to count 0..n-1 (ceil(log2 n)); 0 for n <= 1.
+fn clog2(n: u32) -> u32 {
+    32 - n.saturating_sub(1).leading_zeros()
 }
 
 fn bad(file: &Path, message: String) -> Error {
@@ -224,7 +227,7 @@ impl AcceleratorSpec {
             ));
         }
         let bits = s.act_bits;
-        let need = 2 * bits + (32 - (s.rows.max(1) - 1).leading_zeros());
+        let need = 2 * bits + clog2(s.rows);
         if s.acc_bits < need || s.acc_bits > 64 {
             return Err(bad(
                 origin,
