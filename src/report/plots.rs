@@ -192,3 +192,66 @@ pub fn library_overview(rs: &[Record]) -> Result<String> {
     }
     Ok(svg)
 }
+
+/// Multiplier-only vs whole-PE energy per MAC, one point per MXU variant (the paper's Fig. 6:
+/// a multiplier's own energy predicts the PE's only weakly).
+pub fn mult_vs_pe_energy(points: &[(String, f64, f64)], spearman: Option<f64>) -> Result<String> {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, 0.0f64, f64::INFINITY, 0.0f64);
+    for (_, x, y) in points {
+        x0 = x0.min(*x);
+        x1 = x1.max(*x);
+        y0 = y0.min(*y);
+        y1 = y1.max(*y);
+    }
+    if points.is_empty() {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    let pad = |a: f64, b: f64| {
+        let d = (b - a).max(1e-6) * 0.12;
+        ((a - d).max(0.0), b + d)
+    };
+    let ((x0, x1), (y0, y1)) = (pad(x0, x1), pad(y0, y1));
+    let caption = match spearman {
+        Some(r) => format!("Energy per MAC: multiplier alone vs whole PE (Spearman {r:.2})"),
+        None => "Energy per MAC: multiplier alone vs whole PE".to_string(),
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 18))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .x_desc("multiplier netlist, fJ per multiplication")
+            .y_desc("PE netlist, fJ per MAC")
+            .x_label_formatter(&|v| format!("{:.1}", v * 1e3))
+            .y_label_formatter(&|v| format!("{:.1}", v * 1e3))
+            .draw()
+            .map_err(perr)?;
+        let color = Palette99::pick(0).to_rgba();
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|(_, x, y)| Circle::new((*x, *y), 5, color.filled())),
+            )
+            .map_err(perr)?;
+        chart
+            .draw_series(points.iter().map(|(n, x, y)| {
+                Text::new(
+                    n.trim_start_matches("mul8u_").to_string(),
+                    (*x, *y),
+                    ("sans-serif", 10),
+                )
+            }))
+            .map_err(perr)?;
+        root.present().map_err(perr)?;
+    }
+    Ok(svg)
+}
