@@ -33,7 +33,7 @@ pub struct VariantPpa {
     pub pe_energy_pj: f64,
     /// per layer name: (multiplier, PE) pJ per MAC
     pub layers: BTreeMap<String, (f64, f64)>,
-    /// leakage of the whole MXU, nW
+    /// leakage of the MXU's rows x cols PEs (the skew registers are left out), nW
     pub mxu_leakage_nw: f64,
 }
 

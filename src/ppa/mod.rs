@@ -253,13 +253,7 @@ pub fn run(acc: &Accelerator, spec_path: &Path, o: &PpaOptions) -> Result<PpaRep
 
     // workload-driven energy
     let mut streams = timed(&mut seconds, "workload", || {
-        workload::layer_streams(
-            &o.bench,
-            acc.spec.rows as usize,
-            acc.spec.cols as usize,
-            acc_bits,
-            &o.workload,
-        )
+        workload::layer_streams(&o.bench, acc.spec.rows as usize, acc_bits, &o.workload)
     })?;
     // segment 0 warms the registers up (not counted)
     let mut warm: Vec<workload::Cycle> = streams

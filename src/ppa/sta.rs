@@ -2,7 +2,6 @@
 
 use super::liberty::Library;
 use crate::error::{Error, IoContext, Result};
-use crate::util::require_tool;
 use std::path::Path;
 use std::process::Command;
 
@@ -103,10 +102,13 @@ pub fn run(
 }
 
 fn require_tool_sta() -> Result<()> {
-    // `sta -version` exits 0 on the Debian build; fall back to a PATH check.
+    // the Debian build has no --version flag; only its absence matters here
     match Command::new("sta").arg("-version").output() {
         Ok(_) => Ok(()),
-        Err(_) => require_tool("sta", STA_INSTALL),
+        Err(_) => Err(Error::ToolMissing {
+            tool: "sta".into(),
+            install: STA_INSTALL.into(),
+        }),
     }
 }
 

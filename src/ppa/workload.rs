@@ -52,11 +52,12 @@ impl Default for WorkloadOptions {
     }
 }
 
-/// Per-layer operand streams of `bench` (its test split's first `images` images).
+/// Per-layer operand streams of `bench` (its test split's first `images` images) for an array
+/// with `rows` PE rows (the column of a PE only selects which output channel it computes, so
+/// output channels are sampled directly).
 pub fn layer_streams(
     bench: &Path,
     rows: usize,
-    cols: usize,
     acc_bits: u32,
     o: &WorkloadOptions,
 ) -> Result<Vec<LayerStream>> {
@@ -135,7 +136,6 @@ pub fn layer_streams(
             let k0 = kk - r;
             let c_w = qw.codes[n * k + kk];
             let p0 = rng.random_range(0..p_total);
-            let _ = cols;
             for t in 0..o.len {
                 let p = (p0 + t) % p_total;
                 let psum: u64 = (k0..kk)
