@@ -146,17 +146,24 @@ pub fn run(acc: &Accelerator, spec_path: &Path, o: &PpaOptions) -> Result<PpaRep
         .collect();
     let rtl_dir = o.out.join("rtl");
     let manifest = rtl::generate(acc, &rtl_dir, &rtl::GenerateOptions::default())?;
-    let files = rtl::sources(&rtl_dir, &manifest);
+    // each variant reads only its own sources, so its netlist does not depend on which other
+    // variants the spec lists (ABC's result follows the order of the design it is given)
+    let files = |m: &rtl::MxuModules, depth: usize| -> Vec<PathBuf> {
+        [&m.multiplier, &m.pe, &m.array, &m.mxu][..depth]
+            .iter()
+            .map(|x| rtl_dir.join(format!("rtl/{x}.v")))
+            .collect()
+    };
     let synth_dir = o.out.join("synth");
     let synthesized: Vec<Synthesized> = timed(&mut seconds, "synthesis", || {
         manifest
             .mxus
             .par_iter()
             .map(|m| {
-                let mult = synth::synth_flat(&files, &m.multiplier, &lib, &synth_dir)?;
-                let pe = synth::synth_flat(&files, &m.pe, &lib, &synth_dir)?;
+                let mult = synth::synth_flat(&files(m, 1), &m.multiplier, &lib, &synth_dir)?;
+                let pe = synth::synth_flat(&files(m, 2), &m.pe, &lib, &synth_dir)?;
                 let (mxu_area, mxu_cells) =
-                    synth::synth_hier_area(&files, &m.mxu, &lib, &synth_dir)?;
+                    synth::synth_hier_area(&files(m, 4), &m.mxu, &lib, &synth_dir)?;
                 let mxu_leakage_nw = pe
                     .insts
                     .iter()
