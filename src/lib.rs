@@ -13,6 +13,7 @@ pub mod nn;
 pub mod ppa;
 pub mod report;
 pub mod rtl;
+pub mod search;
 pub mod util;
 
 pub use error::{Error, Result};

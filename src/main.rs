@@ -97,6 +97,29 @@ enum Cmd {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Per-layer sensitivity: top-1 on a class-balanced validation sample when only one layer
+    /// uses a given multiplier (N layers x K multipliers; cached, resumable).
+    Calibrate {
+        /// Benchmark directory.
+        #[arg(long, default_value = "data/benchmarks/mnist-cnn")]
+        bench: PathBuf,
+        /// Candidate multipliers (built-in names or .v files; default: the built-in library).
+        #[arg(long = "mult", num_args = 1..)]
+        mults: Vec<String>,
+        /// Validation images (default: 10 % of the split, at least 1,000).
+        #[arg(long)]
+        sample: Option<usize>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// lut, gather or lowrank.
+        #[arg(long, default_value = "lut")]
+        kernel: String,
+        /// Write calibration.json, calibration.csv and sensitivity.svg here.
+        #[arg(long, default_value = "out/calibrate")]
+        out: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
     /// Read an OpenROAD-flow-scripts run's metrics (area, power, slack); with --ppa and
     /// --variant, replace that variant's MXU area in a ppa.json with the post-route one.
     Orfs {
@@ -396,6 +419,47 @@ fn run(cli: Cli) -> Result<()> {
             println!("time: {}", secs.join(", "));
             println!(
                 "wrote {}/ppa.json, ppa.md, ppa.csv, mult_vs_pe.svg",
+                out.display()
+            );
+            Ok(())
+        }
+        Cmd::Calibrate {
+            bench,
+            mults,
+            sample,
+            seed,
+            kernel,
+            out,
+            cache,
+        } => {
+            let kernel: autoapprox::nn::eval::KernelKind = kernel.parse()?;
+            let candidates = if mults.is_empty() {
+                LIBRARY.iter().map(|d| d.name()).collect()
+            } else {
+                mults
+            };
+            let o = autoapprox::search::calibrate::CalibrateOptions {
+                bench,
+                candidates,
+                sample,
+                seed,
+                kernel,
+                characterize: Options {
+                    cache_dir: cache.cache,
+                    progress: false,
+                    ..Options::default()
+                },
+                progress: true,
+            };
+            let (t, st) = autoapprox::search::calibrate::calibrate(&o)?;
+            std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
+            t.write(&out)?;
+            print!("{}", t.text());
+            println!(
+                "{} cells evaluated, {} from the cache, {:.1} s; wrote {}/calibration.json, calibration.csv, sensitivity.svg",
+                st.evaluated,
+                st.reused,
+                st.seconds,
                 out.display()
             );
             Ok(())

@@ -255,3 +255,91 @@ pub fn mult_vs_pe_energy(points: &[(String, f64, f64)], spearman: Option<f64>) -
     }
     Ok(svg)
 }
+
+/// Sensitivity heatmap: layers (rows) x multipliers ranked by MRE (columns), colour = top-1
+/// change when only that layer uses that multiplier (white = no loss, red = loss, blue = gain),
+/// like the paper's sensitivity figure.
+pub fn sensitivity_heatmap(t: &crate::search::calibrate::CalibrationTable) -> Result<String> {
+    let order = t.by_mre();
+    let (nl, nm) = (t.layers.len(), order.len());
+    let cell = 22i32;
+    let (left, top) = (150i32, 60i32);
+    let title = format!(
+        "{}: top-1 change when one layer is approximate (exact int8 {:.2}%, {} images)",
+        t.benchmark,
+        t.exact_top1 * 100.0,
+        t.sample
+    );
+    let w = (left + cell * nm as i32 + 120).max(20 + 8 * title.len() as i32) as u32;
+    let h = (top + cell * nl as i32 + 130) as u32;
+    // colour scale: the largest loss (at least 1 point) is full red
+    let worst = t
+        .top1
+        .iter()
+        .flatten()
+        .map(|a| (t.exact_top1 - a) * 100.0)
+        .fold(1.0f64, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        root.draw(&Text::new(title, (10, 15), ("sans-serif", 15)))
+            .map_err(perr)?;
+        for (r, name) in t.layers.iter().enumerate() {
+            let y = top + cell * r as i32;
+            root.draw(&Text::new(name.clone(), (5, y + 5), ("sans-serif", 11)))
+                .map_err(perr)?;
+            for (c, &m) in order.iter().enumerate() {
+                let x = left + cell * c as i32;
+                let d = (t.top1[r][m] - t.exact_top1) * 100.0;
+                let color = diverging(-d / worst);
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell - 1, y + cell - 1)],
+                    color.filled(),
+                ))
+                .map_err(perr)?;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell - 1, y + cell - 1)],
+                    RGBColor(200, 200, 200).stroke_width(1),
+                ))
+                .map_err(perr)?;
+            }
+        }
+        for (c, &m) in order.iter().enumerate() {
+            let x = left + cell * c as i32 + 6;
+            let y = top + cell * nl as i32 + 4;
+            let style =
+                TextStyle::from(("sans-serif", 11).into_font()).transform(FontTransform::Rotate90);
+            root.draw(&Text::new(
+                t.multipliers[m].trim_start_matches("mul8u_").to_string(),
+                (x + 8, y),
+                style,
+            ))
+            .map_err(perr)?;
+        }
+        let lx = left + cell * nm as i32 + 15;
+        for k in 0..=10 {
+            let v = k as f64 / 10.0;
+            let y = top + (k * 12);
+            root.draw(&Rectangle::new(
+                [(lx, y), (lx + 14, y + 11)],
+                diverging(v).filled(),
+            ))
+            .map_err(perr)?;
+            if k % 5 == 0 {
+                root.draw(&Text::new(
+                    if k == 0 {
+                        "0 pt".to_string()
+                    } else {
+                        format!("-{:.1} pt", v * worst)
+                    },
+                    (lx + 18, y + 1),
+                    ("sans-serif", 10),
+                ))
+                .map_err(perr)?;
+            }
+        }
+        root.present().map_err(perr)?;
+    }
+    Ok(svg)
+}

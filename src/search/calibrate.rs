@@ -1,0 +1,329 @@
+//! Calibration (DESIGN.md "The search problem", step 1): the top-1 accuracy of the int8 network
+//! when only layer i uses multiplier j and every other layer is exact — an N x K table over a
+//! fixed, class-balanced sample of the validation split (never the test split).
+//!
+//! The table is cached under `<cache>/calib/<key>/`, the key hashing the model file, the sample
+//! (indices), the kernel, and each multiplier's characterization key. Every finished cell is
+//! appended to `cells.jsonl` at once, so an interrupted run resumes where it stopped (a torn
+//! last line is ignored and recomputed); `table.json` is written (atomically) when all are done.
+
+use crate::characterize::{self, Options};
+use crate::error::{Error, IoContext, Result};
+use crate::nn::eval::{self, Benchmark, KernelKind};
+use crate::nn::onnx;
+use crate::nn::quant::{LayerMul, QuantNet};
+use crate::util::{sha256_hex, write_atomic};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const CALIB_VERSION: u32 = 1;
+
+#[derive(Debug, Clone)]
+pub struct CalibrateOptions {
+    pub bench: PathBuf,
+    /// Candidate multipliers (built-in names or .v files); the exact one is the baseline.
+    pub candidates: Vec<String>,
+    /// Sample size (None: 10 % of the validation split and at least 1,000 images).
+    pub sample: Option<usize>,
+    pub seed: u64,
+    pub kernel: KernelKind,
+    pub characterize: Options,
+    pub progress: bool,
+}
+
+/// The N x K table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CalibrationTable {
+    pub benchmark: String,
+    pub key: String,
+    pub layers: Vec<String>,
+    pub macs: Vec<u64>,
+    pub multipliers: Vec<String>,
+    /// MRE % of each multiplier (DESIGN.md metrics), for ranking
+    pub mre_pct: Vec<f64>,
+    pub sample: usize,
+    pub seed: u64,
+    pub exact_top1: f64,
+    pub exact_top5: f64,
+    /// top1[layer][multiplier]
+    pub top1: Vec<Vec<f64>>,
+    pub top5: Vec<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CalibStats {
+    pub evaluated: usize,
+    pub reused: usize,
+    pub seconds: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cell {
+    layer: usize,
+    mult: String,
+    top1: f64,
+    top5: f64,
+}
+
+/// Default sample size for a validation split of `n` images.
+pub fn default_sample(n: usize) -> usize {
+    (n / 10).max(1000).min(n)
+}
+
+pub fn calibrate(o: &CalibrateOptions) -> Result<(CalibrationTable, CalibStats)> {
+    let t0 = std::time::Instant::now();
+    let b = Benchmark::load(&o.bench)?;
+    let model_path = b.model_path();
+    let model_bytes = std::fs::read(&model_path).at(&model_path)?;
+    let graph = onnx::load(&model_path)?;
+    let infos = graph.layers()?;
+    let val = b.split("validation")?;
+    let n = o
+        .sample
+        .unwrap_or_else(|| default_sample(val.len()))
+        .min(val.len());
+    let idx = val.balanced_sample(n, o.seed);
+    let ds = val.subset(&idx);
+
+    let mut names: Vec<String> = Vec::new();
+    for c in &o.candidates {
+        if !names.contains(c) {
+            names.push(c.clone());
+        }
+    }
+    let mults = names
+        .iter()
+        .map(|n| crate::multiplier::resolve(n, None))
+        .collect::<Result<Vec<_>>>()?;
+    let exact = crate::multiplier::Design::Exact.name();
+    let (chars, _) = characterize::characterize(&mults, &o.characterize)?;
+    // the exact multiplier is the baseline, not a column
+    let chars: Vec<_> = chars.into_iter().filter(|c| c.mult.name != exact).collect();
+    let tables: Vec<LayerMul> = chars
+        .iter()
+        .map(|c| match o.kernel {
+            KernelKind::Lut | KernelKind::Exact => {
+                LayerMul::Lut(crate::nn::kernels::LutTables::new(&c.lut))
+            }
+            KernelKind::Gather => LayerMul::Gather(crate::nn::kernels::LutTables::new(&c.lut)),
+            KernelKind::LowRank => {
+                LayerMul::LowRank(crate::nn::kernels::LowRankTables::new(&c.lowrank))
+            }
+        })
+        .collect();
+
+    let mut key_src = format!(
+        "calib v{CALIB_VERSION}\nmodel {}\nkernel {:?}\nsample {:?}\n",
+        sha256_hex(&model_bytes),
+        o.kernel,
+        idx
+    );
+    for c in &chars {
+        key_src.push_str(&format!("mult {} {}\n", c.mult.name, c.key));
+    }
+    let key = sha256_hex(key_src.as_bytes());
+    let dir = o.characterize.cache_dir.join("calib").join(&key);
+    let table_path = dir.join("table.json");
+    if let Ok(text) = std::fs::read_to_string(&table_path) {
+        if let Ok(t) = serde_json::from_str::<CalibrationTable>(&text) {
+            let cells = t.layers.len() * t.multipliers.len();
+            return Ok((
+                t,
+                CalibStats {
+                    evaluated: 0,
+                    reused: cells,
+                    seconds: t0.elapsed().as_secs_f64(),
+                },
+            ));
+        }
+    }
+    std::fs::create_dir_all(&dir).at(&dir)?;
+    let jsonl = dir.join("cells.jsonl");
+    let mut done: BTreeMap<(usize, String), (f64, f64)> = BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(&jsonl) {
+        for line in text.lines() {
+            if let Ok(c) = serde_json::from_str::<Cell>(line) {
+                done.insert((c.layer, c.mult), (c.top1, c.top5));
+            }
+        }
+        // rewrite without a torn last line
+        let mut clean = String::new();
+        for ((l, m), (t1, t5)) in &done {
+            let c = Cell {
+                layer: *l,
+                mult: m.clone(),
+                top1: *t1,
+                top5: *t5,
+            };
+            clean.push_str(&serde_json::to_string(&c).map_err(|e| Error::Other(e.to_string()))?);
+            clean.push('\n');
+        }
+        write_atomic(&jsonl, clean.as_bytes())?;
+    }
+    let reused = done.len();
+
+    let base = QuantNet::new(&graph);
+    let run = |muls: Vec<LayerMul>| -> Result<eval::EvalResult> {
+        let q = QuantNet {
+            graph: &graph,
+            weights: base.weights.clone(),
+            muls,
+            calibration: None,
+        };
+        eval::evaluate(&|x| q.run(x), &ds, b.scale, 256)
+    };
+    let exact_r = run(vec![LayerMul::Exact; infos.len()])?;
+
+    let todo: Vec<(usize, usize)> = (0..infos.len())
+        .flat_map(|l| (0..chars.len()).map(move |m| (l, m)))
+        .filter(|(l, m)| !done.contains_key(&(*l, chars[*m].mult.name.clone())))
+        .collect();
+    let bar = if o.progress && !todo.is_empty() {
+        let pb = indicatif::ProgressBar::new(todo.len() as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "calibrate {bar:40} {pos}/{len} layer x multiplier ({eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(pb)
+    } else {
+        None
+    };
+    let file = std::sync::Mutex::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&jsonl)
+            .at(&jsonl)?,
+    );
+    let results: Vec<((usize, String), (f64, f64))> = todo
+        .par_iter()
+        .map(|&(l, m)| {
+            let mut muls = vec![LayerMul::Exact; infos.len()];
+            muls[l] = tables[m].clone();
+            let r = run(muls)?;
+            let cell = Cell {
+                layer: l,
+                mult: chars[m].mult.name.clone(),
+                top1: r.top1,
+                top5: r.top5,
+            };
+            let line = serde_json::to_string(&cell).map_err(|e| Error::Other(e.to_string()))?;
+            {
+                let mut f = file.lock().unwrap();
+                writeln!(f, "{line}").at(&jsonl)?;
+                f.flush().at(&jsonl)?;
+            }
+            if let Some(pb) = &bar {
+                pb.inc(1);
+            }
+            Ok(((l, cell.mult), (r.top1, r.top5)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    let evaluated = results.len();
+    done.extend(results);
+    let cell = |l: usize, m: &str, which: usize| {
+        done.get(&(l, m.to_string()))
+            .map(|x| if which == 1 { x.0 } else { x.1 })
+            .unwrap_or(f64::NAN)
+    };
+    let multipliers: Vec<String> = chars.iter().map(|c| c.mult.name.clone()).collect();
+    let table = CalibrationTable {
+        benchmark: b.name.clone(),
+        key,
+        layers: infos.iter().map(|l| l.name.clone()).collect(),
+        macs: infos.iter().map(|l| l.macs).collect(),
+        mre_pct: chars.iter().map(|c| c.metrics.mre_pct).collect(),
+        sample: n,
+        seed: o.seed,
+        exact_top1: exact_r.top1,
+        exact_top5: exact_r.top5,
+        top1: (0..infos.len())
+            .map(|l| multipliers.iter().map(|m| cell(l, m, 1)).collect())
+            .collect(),
+        top5: (0..infos.len())
+            .map(|l| multipliers.iter().map(|m| cell(l, m, 5)).collect())
+            .collect(),
+        multipliers,
+    };
+    let json = serde_json::to_string_pretty(&table).map_err(|e| Error::Other(e.to_string()))?;
+    write_atomic(&table_path, json.as_bytes())?;
+    Ok((
+        table,
+        CalibStats {
+            evaluated,
+            reused,
+            seconds: t0.elapsed().as_secs_f64(),
+        },
+    ))
+}
+
+impl CalibrationTable {
+    /// Multiplier columns ordered by MRE (the heatmap's x axis).
+    pub fn by_mre(&self) -> Vec<usize> {
+        let mut o: Vec<usize> = (0..self.multipliers.len()).collect();
+        o.sort_by(|&a, &b| self.mre_pct[a].total_cmp(&self.mre_pct[b]));
+        o
+    }
+
+    /// Accuracy change (percentage points of top-1) per layer and multiplier, by MRE.
+    pub fn text(&self) -> String {
+        let order = self.by_mre();
+        let mut s = format!(
+            "exact int8 top-1 on the {}-image validation sample: {:.2}%\n\
+             top-1 change (points) when only that layer uses the multiplier (columns by MRE):\n{:<16}",
+            self.sample,
+            self.exact_top1 * 100.0,
+            "layer"
+        );
+        for &m in &order {
+            let short = self.multipliers[m].trim_start_matches("mul8u_");
+            s.push_str(&format!(" {:>12}", &short[..short.len().min(12)]));
+        }
+        s.push('\n');
+        for (l, name) in self.layers.iter().enumerate() {
+            s.push_str(&format!("{:<16}", &name[..name.len().min(16)]));
+            for &m in &order {
+                s.push_str(&format!(
+                    " {:>12.2}",
+                    (self.top1[l][m] - self.exact_top1) * 100.0
+                ));
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    pub fn csv(&self) -> String {
+        let mut s = String::from("layer,macs,multiplier,mre_pct,top1,top5,exact_top1\n");
+        for (l, name) in self.layers.iter().enumerate() {
+            for (m, mult) in self.multipliers.iter().enumerate() {
+                s.push_str(&format!(
+                    "{name},{},{mult},{},{},{},{}\n",
+                    self.macs[l],
+                    self.mre_pct[m],
+                    self.top1[l][m],
+                    self.top5[l][m],
+                    self.exact_top1
+                ));
+            }
+        }
+        s
+    }
+
+    /// calibration.json, calibration.csv and sensitivity.svg into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
+        write_atomic(&dir.join("calibration.json"), json.as_bytes())?;
+        write_atomic(&dir.join("calibration.csv"), self.csv().as_bytes())?;
+        let svg = crate::report::plots::sensitivity_heatmap(self)?;
+        write_atomic(&dir.join("sensitivity.svg"), svg.as_bytes())
+    }
+}
