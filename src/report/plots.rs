@@ -263,7 +263,8 @@ pub fn sensitivity_heatmap(t: &crate::search::calibrate::CalibrationTable) -> Re
     let order = t.by_mre();
     let (nl, nm) = (t.layers.len(), order.len());
     let cell = 22i32;
-    let (left, top) = (150i32, 60i32);
+    let longest = t.layers.iter().map(|l| l.len()).max().unwrap_or(0) as i32;
+    let (left, top) = ((12 + 6 * longest).max(150), 60i32);
     let title = format!(
         "{}: top-1 change when one layer is approximate (exact int8 {:.2}%, {} images)",
         t.benchmark,
