@@ -4,8 +4,8 @@
 //! times the netlists and its power agrees with ours to within a stated factor.
 
 use autoapprox::characterize::{characterize, Options};
-use autoapprox::ppa::{self, liberty::Library, power, synth, workload};
-use autoapprox::rtl::{self, AcceleratorSpec, MxuSpec};
+use autoapprox::ppa::{self, liberty::Library, power, sta, synth, workload};
+use autoapprox::rtl::{self, AcceleratorSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -57,20 +57,13 @@ fn default_library_is_complete_and_physical() {
     assert!(lib.cells["sky130_fd_sc_hd__dfxtp_1"].ff.is_some());
 }
 
+mod common;
+
+/// A 4x4 accelerator (20-bit partial sums) with the exact MXU and `mults`.
 fn spec(mults: &[&str]) -> rtl::spec::Accelerator {
     AcceleratorSpec {
-        name: "p4".into(),
-        rows: 4,
-        cols: 4,
         acc_bits: 20,
-        mxu: mults
-            .iter()
-            .map(|m| MxuSpec {
-                multiplier: m.to_string(),
-                top: None,
-            })
-            .collect(),
-        ..AcceleratorSpec::default()
+        ..common::spec(4, 4, true, mults)
     }
     .resolve(Path::new("."), Path::new("test.toml"))
     .expect("valid spec")
@@ -276,4 +269,40 @@ fn zero_activity_gives_leakage_only() {
             .is_err()
     );
     assert!(r2.toggles[1][&pe.module].values().sum::<u64>() > 20 * 64);
+}
+
+/// The Debian OpenSTA charges a flip-flop's clock-pin energy twice per edge: with no data
+/// activity a lone dfxtp costs 4x the pin's per-edge energy per cycle in `report_power`, where
+/// Liberty means 2x (one rise, one fall). `PowerCheck::sta_clock_once_uw` corrects for this.
+#[test]
+fn opensta_counts_clock_pin_energy_twice_per_edge() {
+    let d = tempfile::tempdir().unwrap();
+    let lib = default_lib(d.path());
+    let ff = &lib.cells["sky130_fd_sc_hd__dfxtp_1"];
+    let clk = ff.pins.iter().find(|p| p.clock).unwrap();
+    let e_edge = clk.internal_power[0].energy(power::NOMINAL_SLEW_NS, 0.0);
+    let v = d.path().join("ff.v");
+    std::fs::write(
+        &v,
+        "module ff (clk, d, q);\n  input clk;\n  input d;\n  output q;\n  \
+         sky130_fd_sc_hd__dfxtp_1 u (.CLK(clk), .D(d), .Q(q));\nendmodule\n",
+    )
+    .unwrap();
+    let period = 10.0;
+    let r = sta::run(
+        &v,
+        "ff",
+        &lib,
+        Some("clk"),
+        period,
+        Some(&[("d".to_string(), 0.0)]),
+        d.path(),
+    )
+    .unwrap();
+    let p = r.power.expect("report_power");
+    let per_cycle_pj = (p.total - p.leakage) * period * 1e3; // W * ns = nJ -> pJ
+    assert!(
+        (per_cycle_pj / (4.0 * e_edge) - 1.0).abs() < 0.01,
+        "{per_cycle_pj} vs {e_edge}"
+    );
 }

@@ -5,27 +5,11 @@
 use autoapprox::characterize::{characterize, Lut, Options};
 use autoapprox::cosim::{check, Program, Simulator};
 use autoapprox::rtl::spec::Accelerator;
-use autoapprox::rtl::{self, AcceleratorSpec, Fault, GenerateOptions, MxuSpec};
+use autoapprox::rtl::{self, AcceleratorSpec, Fault, GenerateOptions};
 use std::path::Path;
 
 mod common;
-
-fn spec(rows: u32, cols: u32, fallback: bool, mults: &[&str]) -> AcceleratorSpec {
-    AcceleratorSpec {
-        name: format!("t{rows}x{cols}"),
-        rows,
-        cols,
-        exact_fallback: fallback,
-        mxu: mults
-            .iter()
-            .map(|m| MxuSpec {
-                multiplier: m.to_string(),
-                top: None,
-            })
-            .collect(),
-        ..AcceleratorSpec::default()
-    }
-}
+use common::spec;
 
 fn resolve(s: AcceleratorSpec) -> Accelerator {
     s.resolve(Path::new("."), Path::new("test.toml"))

@@ -494,11 +494,7 @@ pub fn real_tile(
     })?;
     let g = l.conv.clone().unwrap();
     let qw = QWeights::new(&l);
-    let (lo, hi) = x
-        .data
-        .iter()
-        .fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
-    let qa = QParams::from_range(lo, hi);
+    let qa = QParams::of(&x.data);
     let codes: Vec<u8> = x.data.iter().map(|&v| qa.quantize(v)).collect();
     let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3]);
     let (oh, ow) = g.out_hw(h, w);

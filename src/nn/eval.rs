@@ -217,6 +217,21 @@ impl std::str::FromStr for KernelKind {
     }
 }
 
+/// A characterized multiplier's tables for `kind` (`Exact` ignores the multiplier).
+pub fn layer_mul(
+    c: &crate::characterize::Characterization,
+    kind: KernelKind,
+) -> super::quant::LayerMul {
+    use super::kernels::{LowRankTables, LutTables};
+    use super::quant::LayerMul;
+    match kind {
+        KernelKind::Exact => LayerMul::Exact,
+        KernelKind::Lut => LayerMul::Lut(LutTables::new(&c.lut)),
+        KernelKind::Gather => LayerMul::Gather(LutTables::new(&c.lut)),
+        KernelKind::LowRank => LayerMul::LowRank(LowRankTables::new(&c.lowrank)),
+    }
+}
+
 /// The product of each layer for the multiplier `names` (None: exact), characterizing the named
 /// multipliers (built-in names or .v files) through the cache; each distinct multiplier's tables
 /// are built once.
@@ -225,7 +240,6 @@ pub fn layer_muls(
     kind: KernelKind,
     opts: &crate::characterize::Options,
 ) -> Result<Vec<super::quant::LayerMul>> {
-    use super::kernels::{LowRankTables, LutTables};
     use super::quant::LayerMul;
     if kind == KernelKind::Exact {
         return Ok(vec![LayerMul::Exact; names.len()]);
@@ -245,14 +259,7 @@ pub fn layer_muls(
     } else {
         crate::characterize::characterize(&mults, opts)?.0
     };
-    let tables: Vec<LayerMul> = chars
-        .iter()
-        .map(|c| match kind {
-            KernelKind::Lut => LayerMul::Lut(LutTables::new(&c.lut)),
-            KernelKind::Gather => LayerMul::Gather(LutTables::new(&c.lut)),
-            _ => LayerMul::LowRank(LowRankTables::new(&c.lowrank)),
-        })
-        .collect();
+    let tables: Vec<LayerMul> = chars.iter().map(|c| layer_mul(c, kind)).collect();
     Ok(names
         .iter()
         .map(|n| match n {

@@ -31,12 +31,25 @@ impl QParams {
         }
     }
 
+    /// Parameters covering all of `values` (and 0.0).
+    pub fn of(values: &[f32]) -> QParams {
+        let (lo, hi) = range(values);
+        QParams::from_range(lo, hi)
+    }
+
     #[inline]
     pub fn quantize(&self, x: f32) -> u8 {
         (x / self.scale + self.zero as f32)
             .round()
             .clamp(0.0, 255.0) as u8
     }
+}
+
+/// (min, max) of `values`, widened to include 0.0.
+pub fn range(values: &[f32]) -> (f32, f32) {
+    values
+        .iter()
+        .fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)))
 }
 
 /// A layer's quantized weights: codes (out x K), per-channel parameters, code sums.
@@ -53,10 +66,7 @@ impl QWeights {
         let mut params = Vec::with_capacity(l.out_ch);
         let mut row_sums = Vec::with_capacity(l.out_ch);
         for row in l.weight.chunks(l.k) {
-            let (lo, hi) = row
-                .iter()
-                .fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
-            let q = QParams::from_range(lo, hi);
+            let q = QParams::of(row);
             let start = codes.len();
             codes.extend(row.iter().map(|&v| q.quantize(v)));
             row_sums.push(codes[start..].iter().map(|&c| c as u32).sum());
@@ -145,10 +155,7 @@ impl<'g> QuantNet<'g> {
     pub fn calibrate(&mut self, input: Tensor) -> Result<()> {
         let ranges = std::sync::Mutex::new(vec![(0f32, 0f32); self.layers()]);
         self.graph.run_with(input, &|l, x| {
-            let (lo, hi) = x
-                .data
-                .iter()
-                .fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+            let (lo, hi) = range(&x.data);
             let mut r = ranges.lock().unwrap();
             r[l.layer] = (r[l.layer].0.min(lo), r[l.layer].1.max(hi));
             Ok(super::graph::linear_float(l, x))
@@ -174,16 +181,7 @@ impl<'g> QuantNet<'g> {
         // Activation parameters per image.
         let qa: Vec<QParams> = match &self.calibration {
             Some(c) => vec![QParams::from_range(c[l.layer].0, c[l.layer].1); n_img],
-            None => x
-                .data
-                .chunks(per)
-                .map(|img| {
-                    let (lo, hi) = img
-                        .iter()
-                        .fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
-                    QParams::from_range(lo, hi)
-                })
-                .collect(),
+            None => x.data.chunks(per).map(QParams::of).collect(),
         };
         let codes: Vec<u8> = x
             .data

@@ -115,7 +115,6 @@ struct Synthesized {
     pe: Netlist,
     mxu_area: f64,
     mxu_cells: u64,
-    mxu_leakage_nw: f64,
 }
 
 fn timed<T>(
@@ -164,18 +163,11 @@ pub fn run(acc: &Accelerator, spec_path: &Path, o: &PpaOptions) -> Result<PpaRep
                 let pe = synth::synth_flat(&files(m, 2), &m.pe, &lib, &synth_dir)?;
                 let (mxu_area, mxu_cells) =
                     synth::synth_hier_area(&files(m, 4), &m.mxu, &lib, &synth_dir)?;
-                let mxu_leakage_nw = pe
-                    .insts
-                    .iter()
-                    .map(|i| lib.cells[&i.cell].leakage)
-                    .sum::<f64>()
-                    * (acc.spec.rows * acc.spec.cols) as f64;
                 Ok(Synthesized {
                     mult,
                     pe,
                     mxu_area,
                     mxu_cells,
-                    mxu_leakage_nw,
                 })
             })
             .collect::<Result<Vec<_>>>()
@@ -329,6 +321,7 @@ pub fn run(acc: &Accelerator, spec_path: &Path, o: &PpaOptions) -> Result<PpaRep
         timed(&mut seconds, "sta power", || {
             sta_cross_check(
                 &synthesized,
+                &models,
                 &result.toggles[1..],
                 &streams,
                 clock_ns,
@@ -367,7 +360,8 @@ pub fn run(acc: &Accelerator, spec_path: &Path, o: &PpaOptions) -> Result<PpaRep
                 mult_energy_pj: wm / total_macs,
                 pe_energy_pj: wp / total_macs,
                 layers: per_layer,
-                mxu_leakage_nw: s.mxu_leakage_nw,
+                // the MXU's PEs (skew registers left out)
+                mxu_leakage_nw: models[v].1.leakage_nw * (acc.spec.rows * acc.spec.cols) as f64,
             },
         );
     }
@@ -426,6 +420,7 @@ fn check_library(lib: &Library) -> Result<()> {
 
 fn sta_cross_check(
     synthesized: &[Synthesized],
+    models: &[(power::EnergyModel, power::EnergyModel)],
     toggles: &[BTreeMap<String, BTreeMap<usize, u64>>],
     streams: &[workload::LayerStream],
     clock_ns: f64,
@@ -434,8 +429,8 @@ fn sta_cross_check(
 ) -> Result<Vec<PowerCheck>> {
     let cycles: u64 = streams.iter().map(|s| s.cycles.len() as u64).sum();
     let mut out = Vec::new();
-    for s in synthesized {
-        for (n, clocked) in [(&s.mult, false), (&s.pe, true)] {
+    for (s, (mm, pm)) in synthesized.iter().zip(models) {
+        for (n, em, clocked) in [(&s.mult, mm, false), (&s.pe, pm, true)] {
             // merged toggles over all layers
             let mut tg: BTreeMap<usize, u64> = BTreeMap::new();
             for seg in toggles {
@@ -469,7 +464,7 @@ fn sta_cross_check(
                 &dir.join("power"),
             )?;
             let Some(sp) = r.power else { continue };
-            let e = power::EnergyModel::new(n, lib).energy(&tg, cycles, clock_ns);
+            let e = em.energy(&tg, cycles, clock_ns);
             let t_ns = cycles as f64 * clock_ns;
             let uw = |pj: f64| pj / t_ns * 1e3; // pJ/ns = mW -> µW
                                                 // energy per clock edge of all flip-flop clock pins (pJ)

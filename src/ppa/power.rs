@@ -139,20 +139,22 @@ pub fn build(
 }
 
 impl Harness {
-    /// Every multiplier netlist's table over all operand pairs (variant order).
-    pub fn exhaustive(&self, bits: u32) -> Result<Vec<Vec<u16>>> {
-        let out = self.dir.join("exhaustive.bin");
-        let o = Command::new(&self.exe)
-            .arg("exhaustive")
-            .arg(&out)
-            .output()
-            .at(&self.exe)?;
+    /// Runs the harness executable; its stderr becomes the error.
+    fn run(&self, args: &[&std::ffi::OsStr]) -> Result<()> {
+        let o = Command::new(&self.exe).args(args).output().at(&self.exe)?;
         if !o.status.success() {
             return Err(Error::ToolFailed {
                 tool: "ppa harness".into(),
                 message: String::from_utf8_lossy(&o.stderr).trim().to_string(),
             });
         }
+        Ok(())
+    }
+
+    /// Every multiplier netlist's table over all operand pairs (variant order).
+    pub fn exhaustive(&self, bits: u32) -> Result<Vec<Vec<u16>>> {
+        let out = self.dir.join("exhaustive.bin");
+        self.run(&["exhaustive".as_ref(), out.as_os_str()])?;
         let bytes = std::fs::read(&out).at(&out)?;
         let entries = 1usize << (2 * bits);
         if bytes.len() != 2 * entries * self.variants {
@@ -185,18 +187,7 @@ impl Harness {
         }
         let stim_path = run.join("stim.bin");
         std::fs::write(&stim_path, &stim).at(&stim_path)?;
-        let o = Command::new(&self.exe)
-            .arg("stream")
-            .arg(&stim_path)
-            .arg(&run)
-            .output()
-            .at(&self.exe)?;
-        if !o.status.success() {
-            return Err(Error::ToolFailed {
-                tool: "ppa harness".into(),
-                message: String::from_utf8_lossy(&o.stderr).trim().to_string(),
-            });
-        }
+        self.run(&["stream".as_ref(), stim_path.as_os_str(), run.as_os_str()])?;
         let mut toggles = Vec::new();
         for i in 0..segments.len() {
             let p = run.join(format!("seg{i}.dat"));

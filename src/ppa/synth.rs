@@ -29,11 +29,7 @@ fn run_yosys(script: &str, work: &Path, what: &str) -> Result<String> {
     let log = std::fs::read_to_string(work.join(format!("{what}.log"))).unwrap_or_default();
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let errs: Vec<&str> = log
-            .lines()
-            .chain(stderr.lines())
-            .filter(|l| l.contains("ERROR"))
-            .collect();
+        let errs = crate::rtl::lint::yosys_errors(&log, &stderr);
         return Err(Error::ToolFailed {
             tool: "yosys".into(),
             message: format!(

@@ -82,11 +82,7 @@ pub fn layer_streams(
     let mut out = Vec::new();
     for (l, x) in captured {
         let qw = QWeights::new(&l);
-        let (lo, hi) = x
-            .data
-            .iter()
-            .fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
-        let qa = QParams::from_range(lo, hi);
+        let qa = QParams::of(&x.data);
         let codes: Vec<u8> = x.data.iter().map(|&v| qa.quantize(v)).collect();
         let k = l.k;
         // A as K x P (P = positions of all images), N = output channels of group 0

@@ -62,6 +62,14 @@ pub fn parse_stat(log: &str) -> (Vec<(String, u64)>, Option<u64>) {
     (modules, total)
 }
 
+/// The `ERROR` lines of a failed Yosys run (its log, then its stderr).
+pub fn yosys_errors<'a>(log: &'a str, stderr: &'a str) -> Vec<&'a str> {
+    log.lines()
+        .chain(stderr.lines())
+        .filter(|l| l.contains("ERROR"))
+        .collect()
+}
+
 pub fn lint(dir: &Path) -> Result<LintReport> {
     require_tool("verilator", VERILATOR_INSTALL)?;
     require_tool("yosys", YOSYS_INSTALL)?;
@@ -116,11 +124,7 @@ pub fn lint(dir: &Path) -> Result<LintReport> {
     let log = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let err: Vec<&str> = log
-            .lines()
-            .chain(stderr.lines())
-            .filter(|l| l.contains("ERROR"))
-            .collect();
+        let err = yosys_errors(&log, &stderr);
         return Err(Error::ToolFailed {
             tool: "yosys".into(),
             message: format!("synthesis of {} failed: {}", m.top, err.join("; ")),

@@ -74,6 +74,11 @@ pub fn default_sample(n: usize) -> usize {
 }
 
 pub fn calibrate(o: &CalibrateOptions) -> Result<(CalibrationTable, CalibStats)> {
+    if o.kernel == KernelKind::Exact {
+        return Err(Error::Other(
+            "calibration needs an approximate kernel: lut, gather or lowrank".into(),
+        ));
+    }
     let t0 = std::time::Instant::now();
     let b = Benchmark::load(&o.bench)?;
     let model_path = b.model_path();
@@ -102,18 +107,7 @@ pub fn calibrate(o: &CalibrateOptions) -> Result<(CalibrationTable, CalibStats)>
     let (chars, _) = characterize::characterize(&mults, &o.characterize)?;
     // the exact multiplier is the baseline, not a column
     let chars: Vec<_> = chars.into_iter().filter(|c| c.mult.name != exact).collect();
-    let tables: Vec<LayerMul> = chars
-        .iter()
-        .map(|c| match o.kernel {
-            KernelKind::Lut | KernelKind::Exact => {
-                LayerMul::Lut(crate::nn::kernels::LutTables::new(&c.lut))
-            }
-            KernelKind::Gather => LayerMul::Gather(crate::nn::kernels::LutTables::new(&c.lut)),
-            KernelKind::LowRank => {
-                LayerMul::LowRank(crate::nn::kernels::LowRankTables::new(&c.lowrank))
-            }
-        })
-        .collect();
+    let tables: Vec<LayerMul> = chars.iter().map(|c| eval::layer_mul(c, o.kernel)).collect();
 
     let mut key_src = format!(
         "calib v{CALIB_VERSION}\nmodel {}\nkernel {:?}\nsample {:?}\n",

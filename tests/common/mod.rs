@@ -32,3 +32,26 @@ pub fn cache_entries(root: &Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// An accelerator spec named `t<rows>x<cols>` with these approximate multipliers.
+pub fn spec(
+    rows: u32,
+    cols: u32,
+    fallback: bool,
+    mults: &[&str],
+) -> autoapprox::rtl::AcceleratorSpec {
+    autoapprox::rtl::AcceleratorSpec {
+        name: format!("t{rows}x{cols}"),
+        rows,
+        cols,
+        exact_fallback: fallback,
+        mxu: mults
+            .iter()
+            .map(|m| autoapprox::rtl::MxuSpec {
+                multiplier: m.to_string(),
+                top: None,
+            })
+            .collect(),
+        ..autoapprox::rtl::AcceleratorSpec::default()
+    }
+}
