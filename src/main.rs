@@ -120,6 +120,60 @@ enum Cmd {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Search the layer -> multiplier mapping: calibrate, relax, run GP-BO and the baselines on
+    /// the same budget, choose designs, re-measure them on the full test split.
+    Search {
+        /// Benchmark directory.
+        #[arg(long, default_value = "data/benchmarks/mnist-cnn")]
+        bench: PathBuf,
+        /// ppa.json of `autoapprox ppa` covering every candidate (energy and area model).
+        #[arg(long)]
+        ppa: PathBuf,
+        /// Candidate multipliers (default: every approximate variant in the PPA report).
+        #[arg(long = "mult", num_args = 1..)]
+        mults: Vec<String>,
+        /// Methods: gpbo, greedy, random, dbo (discrete BO), nsga2; or `all`.
+        #[arg(long, value_delimiter = ',', default_value = "all")]
+        method: Vec<String>,
+        /// Distinct mappings each run may evaluate.
+        #[arg(long, default_value_t = 200)]
+        budget: usize,
+        /// One run per seed and method (greedy is deterministic and runs once).
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        seeds: Vec<u64>,
+        /// Validation images in the search sample (default: 10 % of the split, at least 1,000).
+        #[arg(long)]
+        sample: Option<usize>,
+        /// Seed of the class-balanced sample.
+        #[arg(long, default_value_t = 1)]
+        sample_seed: u64,
+        /// Accuracy floor τ, points of top-1 relative to exact int8 on the sample.
+        #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+        tau: f64,
+        /// Area cap φ, % of the exact MXU (the exact MXU included).
+        #[arg(long, default_value_t = 400.0)]
+        phi: f64,
+        #[arg(long, default_value_t = 8.0)]
+        alpha1: f64,
+        #[arg(long, default_value_t = 1.2)]
+        alpha2: f64,
+        /// Tie threshold, points of calibrated top-1.
+        #[arg(long, default_value_t = 0.2)]
+        tie: f64,
+        /// Hypervolume reference: this many points of top-1 below τ.
+        #[arg(long, default_value_t = 1.0)]
+        hv_span: f64,
+        /// Skip re-measuring the chosen designs on the test split.
+        #[arg(long)]
+        no_test: bool,
+        /// lut, gather or lowrank.
+        #[arg(long, default_value = "lut")]
+        kernel: String,
+        #[arg(long, default_value = "out/search")]
+        out: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
     /// Read an OpenROAD-flow-scripts run's metrics (area, power, slack); with --ppa and
     /// --variant, replace that variant's MXU area in a ppa.json with the post-route one.
     Orfs {
@@ -460,6 +514,86 @@ fn run(cli: Cli) -> Result<()> {
                 st.evaluated,
                 st.reused,
                 st.seconds,
+                out.display()
+            );
+            Ok(())
+        }
+        Cmd::Search {
+            bench,
+            ppa,
+            mults,
+            method,
+            budget,
+            seeds,
+            sample,
+            sample_seed,
+            tau,
+            phi,
+            alpha1,
+            alpha2,
+            tie,
+            hv_span,
+            no_test,
+            kernel,
+            out,
+            cache,
+        } => {
+            use autoapprox::search::methods::Method;
+            let methods: Vec<Method> = if method.iter().any(|m| m == "all") {
+                Method::ALL.to_vec()
+            } else {
+                method.iter().map(|m| m.parse()).collect::<Result<_, _>>()?
+            };
+            let candidates = if mults.is_empty() {
+                // library order first, so that `calibrate`'s cache is shared
+                let chip = autoapprox::ppa::energy::ChipModel::load(&ppa)?;
+                let mut c: Vec<String> = LIBRARY
+                    .iter()
+                    .map(|d| d.name().to_string())
+                    .filter(|n| *n != chip.exact && chip.variants.contains_key(n))
+                    .collect();
+                for v in chip.variants.keys() {
+                    if *v != chip.exact && !c.contains(v) {
+                        c.push(v.clone());
+                    }
+                }
+                c
+            } else {
+                mults
+            };
+            let o = autoapprox::search::SearchOptions {
+                calibrate: autoapprox::search::calibrate::CalibrateOptions {
+                    bench,
+                    candidates,
+                    sample,
+                    seed: sample_seed,
+                    kernel: kernel.parse()?,
+                    characterize: Options {
+                        cache_dir: cache.cache,
+                        progress: false,
+                        ..Options::default()
+                    },
+                    progress: true,
+                },
+                ppa,
+                methods,
+                budget,
+                seeds,
+                params: autoapprox::search::problem::Params {
+                    alpha1,
+                    alpha2,
+                    tau_rel: tau,
+                    phi,
+                    tie,
+                },
+                hv_span,
+                test: !no_test,
+                out: out.clone(),
+            };
+            let r = autoapprox::search::search(&o)?;
+            print!("{}", r.text());
+            println!(
+                "wrote {0}/table.md, search.json, designs.csv, fronts.svg, fronts.json, hypervolume.svg, hypervolume.csv, evals/*.jsonl, designs/*.toml",
                 out.display()
             );
             Ok(())

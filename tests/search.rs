@@ -6,6 +6,8 @@ use autoapprox::nn::eval::KernelKind;
 use autoapprox::search::calibrate::{calibrate, CalibrateOptions};
 use std::path::Path;
 
+mod common;
+
 #[test]
 fn calibration_is_cached_and_resumes_after_an_interrupt() {
     let d = tempfile::tempdir().unwrap();
@@ -64,4 +66,152 @@ fn calibration_is_cached_and_resumes_after_an_interrupt() {
     t.write(d.path()).unwrap();
     let svg = std::fs::read_to_string(d.path().join("sensitivity.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("mitchell_w2"));
+}
+
+/// The whole search on mnist-cnn with a real PPA model of a 4x4 chip: every method stays within
+/// its budget of distinct mappings and shares one evaluation cache, a second run with the same
+/// seed writes the same evaluation logs without simulating anything, the chosen designs are
+/// re-measured on the test split, and each exported design is an accelerator spec (with its
+/// layer -> MXU route table) that `generate` accepts.
+#[test]
+fn search_runs_every_method_reproducibly_and_exports_generatable_designs() {
+    use autoapprox::search::methods::Method;
+    use autoapprox::search::{problem::Params, search, SearchOptions};
+    let d = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cache = d.path().join("cache");
+    let spec = d.path().join("chip.toml");
+    std::fs::write(
+        &spec,
+        "name = \"t4\"\nrows = 4\ncols = 4\nacc_bits = 20\n\
+         [[mxu]]\nmultiplier = \"mul8u_drum_k4\"\n[[mxu]]\nmultiplier = \"mul8u_mitchell_w2\"\n\
+         [[mxu]]\nmultiplier = \"mul8u_perf_s0k2\"\n",
+    )
+    .unwrap();
+    let bench = root.join("data/benchmarks/mnist-cnn");
+    let ppa_out = d.path().join("ppa");
+    let o = common::autoapprox(
+        &[
+            "ppa",
+            spec.to_str().unwrap(),
+            "--out",
+            ppa_out.to_str().unwrap(),
+            "--bench",
+            bench.to_str().unwrap(),
+            "--images",
+            "2",
+            "--slots",
+            "8",
+            "--len",
+            "8",
+            "--no-sta-power",
+            "--cache",
+            cache.to_str().unwrap(),
+        ],
+        root,
+    );
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let opts = |out: &str| SearchOptions {
+        calibrate: CalibrateOptions {
+            bench: bench.clone(),
+            candidates: vec![],
+            sample: Some(300),
+            seed: 1,
+            kernel: KernelKind::Lut,
+            characterize: Options {
+                cache_dir: cache.clone(),
+                progress: false,
+                ..Options::default()
+            },
+            progress: false,
+        },
+        ppa: ppa_out.join("ppa.json"),
+        methods: Method::ALL.to_vec(),
+        budget: 10,
+        seeds: vec![4],
+        params: Params {
+            tau_rel: -1.0,
+            ..Params::default()
+        },
+        hv_span: 2.0,
+        test: true,
+        out: d.path().join(out),
+    };
+    let r = search(&opts("a")).expect("search");
+    let p = &r.problem;
+    assert_eq!(p.names[0], "mul8u_exact");
+    assert_eq!(p.names.len(), 4);
+    assert!((p.energy_of(&vec![0; p.n_layers()]) - 100.0).abs() < 1e-9);
+    assert!(p.area.iter().skip(1).all(|&a| a > 0.0 && a < 100.0));
+    assert_eq!(r.runs.len(), 5);
+    assert!(r.simulated > 0);
+    for run in &r.runs {
+        let log = autoapprox::search::driver::read_log(&d.path().join("a").join(&run.log)).unwrap();
+        assert!(
+            !log.is_empty() && log.len() <= 10,
+            "{}: {}",
+            run.log,
+            log.len()
+        );
+        let distinct: std::collections::BTreeSet<_> = log.iter().map(|e| &e.mapping).collect();
+        assert_eq!(distinct.len(), log.len(), "{} repeats a mapping", run.log);
+        for e in &log {
+            let c: Vec<usize> = e
+                .mapping
+                .iter()
+                .map(|m| p.names.iter().position(|n| n == m).unwrap())
+                .collect();
+            assert!((e.energy - p.energy_of(&c)).abs() < 1e-9);
+            assert!((e.objective - p.objective(&c, e.top1)).abs() < 1e-6 * e.objective.max(1.0));
+            assert_eq!(e.feasible, p.feasible(&c, e.top1));
+        }
+    }
+    // the exact chip heads Table II, re-measured on the 10,000-image test split
+    let exact = &r.designs[0];
+    assert!(exact.test_top1 > 95.0 && r.zero_loss(exact), "{exact:?}");
+    assert!(r.designs.iter().all(|d| d.test_top1.is_finite()));
+    assert!(r.designs.len() > 5);
+    // the same seed: the same logs, all from the cache
+    let r2 = search(&opts("b")).expect("search again");
+    assert_eq!((r2.simulated, r2.simulated_test), (0, 0));
+    for run in &r.runs {
+        let a = std::fs::read(d.path().join("a").join(&run.log)).unwrap();
+        let b = std::fs::read(d.path().join("b").join(&run.log)).unwrap();
+        assert!(
+            a == b,
+            "{} differs between two runs with the same seed",
+            run.log
+        );
+    }
+    for f in [
+        "fronts.svg",
+        "hypervolume.svg",
+        "table.md",
+        "designs.csv",
+        "fronts.json",
+    ] {
+        assert!(d.path().join("a").join(f).is_file(), "{f}");
+    }
+    // every chosen design: an accelerator spec that generate accepts, routes = its mapping
+    for des in r
+        .designs
+        .iter()
+        .filter(|x| x.mapping.iter().any(|m| m != "mul8u_exact"))
+    {
+        let path = d.path().join("a/designs").join(format!("{}.toml", des.id));
+        let acc = autoapprox::rtl::AcceleratorSpec::load(&path).expect("spec loads");
+        let gen = d.path().join("gen").join(&des.id);
+        let m = autoapprox::rtl::generate(&acc, &gen, &Default::default()).expect("generate");
+        assert_eq!(m.routes.len(), p.n_layers());
+        for (layer, mult) in p.layers.iter().zip(&des.mapping) {
+            let route = m
+                .routes
+                .iter()
+                .find(|x| &x.layer == layer)
+                .expect("layer routed");
+            assert_eq!(&route.multiplier, mult);
+            assert_eq!(&m.mxus[route.route].multiplier, mult);
+        }
+        assert!(gen.join("routes.csv").is_file());
+    }
 }

@@ -344,3 +344,115 @@ pub fn sensitivity_heatmap(t: &crate::search::calibrate::CalibrationTable) -> Re
     }
     Ok(svg)
 }
+
+/// A named series of (x, y) points for the line/scatter plots below.
+pub struct Series {
+    pub name: String,
+    /// all evaluated points (drawn small)
+    pub cloud: Vec<(f64, f64)>,
+    /// the line (a Pareto front, or a trace)
+    pub line: Vec<(f64, f64)>,
+}
+
+fn bounds(series: &[Series], pad_frac: f64) -> ((f64, f64), (f64, f64)) {
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for s in series {
+        for &(x, y) in s.cloud.iter().chain(&s.line) {
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+        }
+    }
+    if !x0.is_finite() {
+        return ((0.0, 1.0), (0.0, 1.0));
+    }
+    let dx = (x1 - x0).max(1e-6) * pad_frac;
+    let dy = (y1 - y0).max(1e-6) * pad_frac;
+    ((x0 - dx, x1 + dx), (y0 - dy, y1 + dy))
+}
+
+/// Lines (stepped Pareto fronts or traces) plus clouds of points, one colour per series, with
+/// optional horizontal reference lines (label, y).
+pub fn lines(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[Series],
+    hlines: &[(String, f64)],
+    y_floor: Option<f64>,
+) -> Result<String> {
+    let ((x0, x1), (mut y0, mut y1)) = bounds(series, 0.05);
+    for (_, y) in hlines {
+        y0 = y0.min(*y - 0.1);
+        y1 = y1.max(*y + 0.1);
+    }
+    if let Some(f) = y_floor {
+        y0 = y0.max(f);
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (860, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 17))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .draw()
+            .map_err(perr)?;
+        for (label, y) in hlines {
+            chart
+                .draw_series(LineSeries::new(
+                    [(x0, *y), (x1, *y)],
+                    ShapeStyle::from(&BLACK.mix(0.5)).stroke_width(1),
+                ))
+                .map_err(perr)?
+                .label(label.clone())
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.5)));
+        }
+        for (k, s) in series.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            let inside = |&(x, y): &(f64, f64)| y >= y0 && y <= y1 && x >= x0 && x <= x1;
+            chart
+                .draw_series(
+                    s.cloud
+                        .iter()
+                        .filter(|p| inside(p))
+                        .map(|&p| Circle::new(p, 2, color.mix(0.35).filled())),
+                )
+                .map_err(perr)?;
+            let pts: Vec<(f64, f64)> = s.line.iter().copied().filter(|p| inside(p)).collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(perr)?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(perr)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(perr)?;
+        root.present().map_err(perr)?;
+    }
+    Ok(svg)
+}

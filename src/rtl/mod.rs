@@ -86,6 +86,18 @@ pub struct Manifest {
     /// Sources that are third-party multipliers (linted with a file-level waiver).
     pub third_party: Vec<String>,
     pub filelist: String,
+    /// The layer -> MXU route table from the spec's `[routes]` (empty when it has none); also
+    /// written as `routes.csv`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteEntry>,
+}
+
+/// One row of the route table: which MXU a layer runs on.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RouteEntry {
+    pub layer: String,
+    pub route: usize,
+    pub multiplier: String,
 }
 
 impl Manifest {
@@ -270,6 +282,22 @@ pub fn generate(acc: &Accelerator, out: &Path, opts: &GenerateOptions) -> Result
     let spec_text = toml::to_string(&own).map_err(|e| Error::Other(format!("spec: {e}")))?;
     write_atomic(&out.join("spec.toml"), spec_text.as_bytes())?;
 
+    let routes: Vec<RouteEntry> = s
+        .routes
+        .iter()
+        .map(|(layer, &route)| RouteEntry {
+            layer: layer.clone(),
+            route,
+            multiplier: acc.mxus[route].mult.name.clone(),
+        })
+        .collect();
+    if !routes.is_empty() {
+        let mut csv = String::from("layer,route,multiplier\n");
+        for r in &routes {
+            csv.push_str(&format!("{},{},{}\n", r.layer, r.route, r.multiplier));
+        }
+        write_atomic(&out.join("routes.csv"), csv.as_bytes())?;
+    }
     let manifest = Manifest {
         name: name.clone(),
         top,
@@ -285,6 +313,7 @@ pub fn generate(acc: &Accelerator, out: &Path, opts: &GenerateOptions) -> Result
         files,
         third_party,
         filelist,
+        routes,
     };
     let json = serde_json::to_string_pretty(&manifest)
         .map_err(|e| Error::Other(format!("manifest: {e}")))?;

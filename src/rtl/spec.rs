@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::multiplier::{self, Design, Multiplier};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// How operands move through the systolic array.
@@ -59,6 +60,10 @@ pub struct AcceleratorSpec {
     /// The approximate MXUs, routes 1.. (0.. without the exact fallback).
     #[serde(default)]
     pub mxu: Vec<MxuSpec>,
+    /// The layer -> MXU route table a search chose (layer name -> route; 0 is the exact
+    /// fallback when there is one). Optional; `generate` checks it and writes `routes.csv`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, usize>,
 }
 
 fn default_name() -> String {
@@ -96,6 +101,7 @@ impl Default for AcceleratorSpec {
             exact_fallback: true,
             clock_ns: 10.0,
             mxu: vec![],
+            routes: BTreeMap::new(),
         }
     }
 }
@@ -307,6 +313,16 @@ impl AcceleratorSpec {
                 role: Role::Approximate,
                 mult,
             });
+        }
+        if let Some((layer, r)) = s.routes.iter().find(|(_, r)| **r >= mxus.len()) {
+            return Err(bad(
+                origin,
+                format!(
+                    "[routes] \"{layer}\" = {r}: there are only {} MXUs (routes 0..{})",
+                    mxus.len(),
+                    mxus.len() - 1
+                ),
+            ));
         }
         Ok(Accelerator { spec: self, mxus })
     }

@@ -73,53 +73,116 @@ pub fn default_sample(n: usize) -> usize {
     (n / 10).max(1000).min(n)
 }
 
-pub fn calibrate(o: &CalibrateOptions) -> Result<(CalibrationTable, CalibStats)> {
-    if o.kernel == KernelKind::Exact {
-        return Err(Error::Other(
-            "calibration needs an approximate kernel: lut, gather or lowrank".into(),
-        ));
-    }
-    let t0 = std::time::Instant::now();
-    let b = Benchmark::load(&o.bench)?;
-    let model_path = b.model_path();
-    let model_bytes = std::fs::read(&model_path).at(&model_path)?;
-    let graph = onnx::load(&model_path)?;
-    let infos = graph.layers()?;
-    let val = b.split("validation")?;
-    let n = o
-        .sample
-        .unwrap_or_else(|| default_sample(val.len()))
-        .min(val.len());
-    let idx = val.balanced_sample(n, o.seed);
-    let ds = val.subset(&idx);
+/// Everything a search evaluation needs, loaded once: the benchmark, the network, the sample of
+/// the validation split, the characterized candidates (the exact one left out) and their tables,
+/// and the key that names this (model, sample, kernel, candidates) combination in the cache.
+pub struct Setup {
+    pub bench: Benchmark,
+    pub graph: crate::nn::graph::Graph,
+    pub infos: Vec<crate::nn::graph::LayerInfo>,
+    pub sample: Vec<usize>,
+    pub ds: crate::data::Dataset,
+    pub chars: Vec<characterize::Characterization>,
+    pub tables: Vec<LayerMul>,
+    pub kernel: KernelKind,
+    pub key: String,
+}
 
-    let mut names: Vec<String> = Vec::new();
-    for c in &o.candidates {
-        if !names.contains(c) {
-            names.push(c.clone());
+impl Setup {
+    pub fn load(o: &CalibrateOptions) -> Result<Setup> {
+        if o.kernel == KernelKind::Exact {
+            return Err(Error::Other(
+                "calibration and search need an approximate kernel: lut, gather or lowrank".into(),
+            ));
         }
-    }
-    let mults = names
-        .iter()
-        .map(|n| crate::multiplier::resolve(n, None))
-        .collect::<Result<Vec<_>>>()?;
-    let exact = crate::multiplier::Design::Exact.name();
-    let (chars, _) = characterize::characterize(&mults, &o.characterize)?;
-    // the exact multiplier is the baseline, not a column
-    let chars: Vec<_> = chars.into_iter().filter(|c| c.mult.name != exact).collect();
-    let tables: Vec<LayerMul> = chars.iter().map(|c| eval::layer_mul(c, o.kernel)).collect();
+        let b = Benchmark::load(&o.bench)?;
+        let model_path = b.model_path();
+        let model_bytes = std::fs::read(&model_path).at(&model_path)?;
+        let graph = onnx::load(&model_path)?;
+        let infos = graph.layers()?;
+        let val = b.split("validation")?;
+        let n = o
+            .sample
+            .unwrap_or_else(|| default_sample(val.len()))
+            .min(val.len());
+        let idx = val.balanced_sample(n, o.seed);
+        let ds = val.subset(&idx);
 
-    let mut key_src = format!(
-        "calib v{CALIB_VERSION}\nmodel {}\nkernel {:?}\nsample {:?}\n",
-        sha256_hex(&model_bytes),
-        o.kernel,
-        idx
-    );
-    for c in &chars {
-        key_src.push_str(&format!("mult {} {}\n", c.mult.name, c.key));
+        let mut names: Vec<String> = Vec::new();
+        for c in &o.candidates {
+            if !names.contains(c) {
+                names.push(c.clone());
+            }
+        }
+        let mults = names
+            .iter()
+            .map(|n| crate::multiplier::resolve(n, None))
+            .collect::<Result<Vec<_>>>()?;
+        let exact = crate::multiplier::Design::Exact.name();
+        let (chars, _) = characterize::characterize(&mults, &o.characterize)?;
+        // the exact multiplier is the baseline, not a column
+        let chars: Vec<_> = chars.into_iter().filter(|c| c.mult.name != exact).collect();
+        let tables: Vec<LayerMul> = chars.iter().map(|c| eval::layer_mul(c, o.kernel)).collect();
+
+        let mut key_src = format!(
+            "calib v{CALIB_VERSION}\nmodel {}\nkernel {:?}\nsample {:?}\n",
+            sha256_hex(&model_bytes),
+            o.kernel,
+            idx
+        );
+        for c in &chars {
+            key_src.push_str(&format!("mult {} {}\n", c.mult.name, c.key));
+        }
+        let key = sha256_hex(key_src.as_bytes());
+        Ok(Setup {
+            bench: b,
+            graph,
+            infos,
+            sample: idx,
+            ds,
+            chars,
+            tables,
+            kernel: o.kernel,
+            key,
+        })
     }
-    let key = sha256_hex(key_src.as_bytes());
-    let dir = o.characterize.cache_dir.join("calib").join(&key);
+
+    /// Top-1 and top-5 of the int8 network with these per-layer products on `ds`.
+    pub fn run(&self, muls: Vec<LayerMul>, ds: &crate::data::Dataset) -> Result<eval::EvalResult> {
+        let base = QuantNet::new(&self.graph);
+        let q = QuantNet {
+            graph: &self.graph,
+            weights: base.weights,
+            muls,
+            calibration: None,
+        };
+        eval::evaluate(&|x| q.run(x), ds, self.bench.scale, 256)
+    }
+}
+
+pub fn calibrate(o: &CalibrateOptions) -> Result<(CalibrationTable, CalibStats)> {
+    let t0 = std::time::Instant::now();
+    let setup = Setup::load(o)?;
+    calibrate_with(&setup, o, t0)
+}
+
+/// Calibration on an already loaded setup.
+pub fn calibrate_with(
+    setup: &Setup,
+    o: &CalibrateOptions,
+    t0: std::time::Instant,
+) -> Result<(CalibrationTable, CalibStats)> {
+    let Setup {
+        bench: b,
+        infos,
+        chars,
+        tables,
+        key,
+        ds,
+        ..
+    } = setup;
+    let n = ds.len();
+    let dir = o.characterize.cache_dir.join("calib").join(key);
     let table_path = dir.join("table.json");
     if let Ok(text) = std::fs::read_to_string(&table_path) {
         if let Ok(t) = serde_json::from_str::<CalibrationTable>(&text) {
@@ -159,16 +222,7 @@ pub fn calibrate(o: &CalibrateOptions) -> Result<(CalibrationTable, CalibStats)>
     }
     let reused = done.len();
 
-    let base = QuantNet::new(&graph);
-    let run = |muls: Vec<LayerMul>| -> Result<eval::EvalResult> {
-        let q = QuantNet {
-            graph: &graph,
-            weights: base.weights.clone(),
-            muls,
-            calibration: None,
-        };
-        eval::evaluate(&|x| q.run(x), &ds, b.scale, 256)
-    };
+    let run = |muls: Vec<LayerMul>| setup.run(muls, ds);
     let exact_r = run(vec![LayerMul::Exact; infos.len()])?;
 
     let todo: Vec<(usize, usize)> = (0..infos.len())
@@ -231,7 +285,7 @@ pub fn calibrate(o: &CalibrateOptions) -> Result<(CalibrationTable, CalibStats)>
     let multipliers: Vec<String> = chars.iter().map(|c| c.mult.name.clone()).collect();
     let table = CalibrationTable {
         benchmark: b.name.clone(),
-        key,
+        key: key.clone(),
         layers: infos.iter().map(|l| l.name.clone()).collect(),
         macs: infos.iter().map(|l| l.macs).collect(),
         mre_pct: chars.iter().map(|c| c.metrics.mre_pct).collect(),

@@ -1,3 +1,12 @@
-//! The mapping search (DESIGN.md "The search problem"). So far: per-layer calibration.
+//! The mapping search (DESIGN.md "The search problem"): calibration, the relaxed problem and
+//! its barrier objective, the shared evaluation cache, GP Bayesian optimization and the
+//! baselines, Pareto fronts and the chosen designs.
 
 pub mod calibrate;
+pub mod driver;
+pub mod evaluator;
+pub mod methods;
+pub mod problem;
+pub mod results;
+
+pub use driver::{search, SearchOptions, SearchReport};
