@@ -113,12 +113,17 @@ impl<'p, 'e, 's> Run<'p, 'e, 's> {
         budget: usize,
         on_eval: OnEval<'e>,
     ) -> Self {
+        // a space smaller than the budget is evaluated whole, then the run stops
+        let space = match method {
+            Method::Dbo | Method::Nsga2 => p.categorical_size(),
+            _ => p.relaxed_size(),
+        };
         Run {
             p,
             ev,
             method,
             seed,
-            budget,
+            budget: budget.min(space),
             log: Vec::new(),
             gp_failures: 0,
             seen: HashMap::new(),

@@ -162,6 +162,18 @@ impl Problem {
         })
     }
 
+    /// Distinct mappings the relaxation can reach (saturating).
+    pub fn relaxed_size(&self) -> usize {
+        self.relaxed
+            .iter()
+            .fold(1usize, |n, r| n.saturating_mul(r.cands.len()))
+    }
+
+    /// Distinct mappings of the categorical space, K^N (saturating).
+    pub fn categorical_size(&self) -> usize {
+        (0..self.layers.len()).fold(1usize, |n, _| n.saturating_mul(self.names.len()))
+    }
+
     pub fn n_layers(&self) -> usize {
         self.layers.len()
     }
