@@ -62,7 +62,8 @@ impl ChipModel {
         })
     }
 
-    fn variant(&self, name: &str) -> Result<&VariantPpa> {
+    /// The PPA of one variant; an error naming the fix when PPA did not measure it.
+    pub fn variant(&self, name: &str) -> Result<&VariantPpa> {
         self.variants.get(name).ok_or_else(|| {
             Error::Other(format!(
                 "no PPA for multiplier `{name}` (have: {}); run `autoapprox ppa` with it",

@@ -84,6 +84,8 @@ pub struct Setup {
     pub ds: crate::data::Dataset,
     pub chars: Vec<characterize::Characterization>,
     pub tables: Vec<LayerMul>,
+    /// the network's int8 weights, quantized once
+    pub weights: Vec<crate::nn::quant::QWeights>,
     pub kernel: KernelKind,
     pub key: String,
 }
@@ -134,6 +136,7 @@ impl Setup {
             key_src.push_str(&format!("mult {} {}\n", c.mult.name, c.key));
         }
         let key = sha256_hex(key_src.as_bytes());
+        let weights = QuantNet::new(&graph).weights;
         Ok(Setup {
             bench: b,
             graph,
@@ -142,6 +145,7 @@ impl Setup {
             ds,
             chars,
             tables,
+            weights,
             kernel: o.kernel,
             key,
         })
@@ -149,10 +153,9 @@ impl Setup {
 
     /// Top-1 and top-5 of the int8 network with these per-layer products on `ds`.
     pub fn run(&self, muls: Vec<LayerMul>, ds: &crate::data::Dataset) -> Result<eval::EvalResult> {
-        let base = QuantNet::new(&self.graph);
         let q = QuantNet {
             graph: &self.graph,
-            weights: base.weights,
+            weights: self.weights.clone(),
             muls,
             calibration: None,
         };

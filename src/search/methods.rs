@@ -464,11 +464,11 @@ fn nsga2(r: &mut Run, rng: &mut ChaCha8Rng) -> Result<()> {
             })
             .collect())
     };
-    let mut fit = score(r, &pop)?;
+    let first = score(r, &pop)?;
     // keep only evaluated members (the budget may cut the first population)
     let (mut pop, mut fit): (Vec<Choice>, Vec<(f64, f64, f64)>) = pop
         .into_iter()
-        .zip(fit.drain(..))
+        .zip(first)
         .filter_map(|(c, f)| f.map(|f| (c, f)))
         .unzip();
     let mut gens = 0;

@@ -188,7 +188,6 @@ impl Design {
             })
             .collect();
         AcceleratorSpec {
-            name: "aa".into(),
             exact_fallback: true,
             mxu: mxus
                 .into_iter()
