@@ -166,6 +166,11 @@ enum Cmd {
         /// Skip re-measuring the chosen designs on the test split.
         #[arg(long)]
         no_test: bool,
+        /// Per run, check this many of its lowest-energy feasible mappings on the validation
+        /// images outside the sample; the first that keeps τ there is the `confirmed` design
+        /// (0: no confirmation).
+        #[arg(long, default_value_t = 3)]
+        confirm: usize,
         /// lut, gather or lowrank.
         #[arg(long, default_value = "lut")]
         kernel: String,
@@ -534,6 +539,7 @@ fn run(cli: Cli) -> Result<()> {
             tie,
             hv_span,
             no_test,
+            confirm,
             kernel,
             out,
             cache,
@@ -588,6 +594,7 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 hv_span,
                 test: !no_test,
+                confirm,
                 out: out.clone(),
             };
             let r = autoapprox::search::search(&o)?;

@@ -135,6 +135,7 @@ fn search_runs_every_method_reproducibly_and_exports_generatable_designs() {
         },
         hv_span: 2.0,
         test: true,
+        confirm: 2,
         out: d.path().join(out),
     };
     let r = search(&opts("a")).expect("search");
@@ -143,7 +144,7 @@ fn search_runs_every_method_reproducibly_and_exports_generatable_designs() {
     assert_eq!(p.names.len(), 4);
     assert!((p.energy_of(&vec![0; p.n_layers()]) - 100.0).abs() < 1e-9);
     assert!(p.area.iter().skip(1).all(|&a| a > 0.0 && a < 100.0));
-    assert_eq!(r.runs.len(), 5);
+    assert_eq!(r.runs.len(), Method::ALL.len());
     assert!(r.simulated > 0);
     for run in &r.runs {
         let log = autoapprox::search::driver::read_log(&d.path().join("a").join(&run.log)).unwrap();
@@ -171,9 +172,34 @@ fn search_runs_every_method_reproducibly_and_exports_generatable_designs() {
     assert!(exact.test_top1 > 95.0 && r.zero_loss(exact), "{exact:?}");
     assert!(r.designs.iter().all(|d| d.test_top1.is_finite()));
     assert!(r.designs.len() > 5);
+    // confirmed designs: sample-feasible, and within τ's margin of the exact chip on the
+    // validation images outside the sample
+    let exact_confirm = exact.confirm_top1.expect("the exact chip is confirmed");
+    let margin = exact.sample_top1 - p.tau;
+    let confirmed: Vec<_> = r
+        .designs
+        .iter()
+        .filter(|x| x.kind == autoapprox::search::results::Kind::Confirmed)
+        .collect();
+    assert!(!confirmed.is_empty());
+    for c in confirmed {
+        let choice: Vec<usize> = c
+            .mapping
+            .iter()
+            .map(|m| p.names.iter().position(|n| n == m).unwrap())
+            .collect();
+        assert!(p.feasible(&choice, c.sample_top1), "{c:?}");
+        assert!(
+            c.confirm_top1.unwrap() >= exact_confirm - margin - 1e-9,
+            "{c:?}"
+        );
+    }
     // the same seed: the same logs, all from the cache
     let r2 = search(&opts("b")).expect("search again");
-    assert_eq!((r2.simulated, r2.simulated_test), (0, 0));
+    assert_eq!(
+        (r2.simulated, r2.simulated_confirm, r2.simulated_test),
+        (0, 0, 0)
+    );
     for run in &r.runs {
         let a = std::fs::read(d.path().join("a").join(&run.log)).unwrap();
         let b = std::fs::read(d.path().join("b").join(&run.log)).unwrap();

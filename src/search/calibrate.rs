@@ -81,6 +81,8 @@ pub struct Setup {
     pub graph: crate::nn::graph::Graph,
     pub infos: Vec<crate::nn::graph::LayerInfo>,
     pub sample: Vec<usize>,
+    /// images in the validation split the sample is drawn from
+    pub val_len: usize,
     pub ds: crate::data::Dataset,
     pub chars: Vec<characterize::Characterization>,
     pub tables: Vec<LayerMul>,
@@ -91,6 +93,14 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// Indices (into the validation split) of the images not in the search sample: the set
+    /// that confirms a design before it is chosen.
+    pub fn confirm_indices(&self) -> Vec<usize> {
+        let n = self.val_len;
+        let in_sample: std::collections::HashSet<usize> = self.sample.iter().copied().collect();
+        (0..n).filter(|i| !in_sample.contains(i)).collect()
+    }
+
     pub fn load(o: &CalibrateOptions) -> Result<Setup> {
         if o.kernel == KernelKind::Exact {
             return Err(Error::Other(
@@ -142,6 +152,7 @@ impl Setup {
             graph,
             infos,
             sample: idx,
+            val_len: val.len(),
             ds,
             chars,
             tables,

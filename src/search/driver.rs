@@ -30,6 +30,9 @@ pub struct SearchOptions {
     pub hv_span: f64,
     /// re-measure the chosen designs on the full test split
     pub test: bool,
+    /// per run, how many of its lowest-energy feasible mappings are checked on the
+    /// confirmation set for the confirmed design (0: none)
+    pub confirm: usize,
     pub out: PathBuf,
 }
 
@@ -47,6 +50,17 @@ pub struct RunSummary {
     pub log: String,
 }
 
+impl RunSummary {
+    /// File stem of a design this run offers.
+    fn design_id(&self, kind: Kind) -> String {
+        if self.method.seeded() {
+            format!("{}-s{}-{}", self.method.name(), self.seed, kind.name())
+        } else {
+            format!("{}-{}", self.method.name(), kind.name())
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchReport {
     pub problem: Problem,
@@ -59,6 +73,8 @@ pub struct SearchReport {
     pub exact_test_top1: Option<f64>,
     pub hv_ref: (f64, f64),
     pub simulated: usize,
+    #[serde(default)]
+    pub simulated_confirm: usize,
     pub simulated_test: usize,
     pub calibration_seconds: f64,
     /// images in the search sample
@@ -199,6 +215,7 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
         energy: problem.energy_of(&exact_choice),
         area: problem.area_of(&exact_choice),
         sample_top1: exact_sample.top1,
+        confirm_top1: None,
         objective: problem.objective(&exact_choice, exact_sample.top1),
         test_top1: f64::NAN,
         test_top5: f64::NAN,
@@ -207,11 +224,7 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
     for (run, log) in runs.iter().zip(&logs) {
         for (kind, i) in results::choose(log, problem.params.phi) {
             let e = &log[i];
-            let id = if run.method.seeded() {
-                format!("{}-s{}-{}", run.method.name(), run.seed, kind.name())
-            } else {
-                format!("{}-{}", run.method.name(), kind.name())
-            };
+            let id = run.design_id(kind);
             designs.push(Design {
                 method: Some(run.method),
                 seed: Some(run.seed),
@@ -221,11 +234,66 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
                 energy: e.energy,
                 area: e.area,
                 sample_top1: e.top1,
+                confirm_top1: None,
                 objective: e.objective,
                 test_top1: f64::NAN,
                 test_top5: f64::NAN,
                 id,
             });
+        }
+    }
+    // the confirmed designs: a run's lowest-energy feasible mapping that also keeps τ's margin
+    // to the exact chip on the validation images the search did not see
+    if o.confirm > 0 && ev.confirm_len() > 0 {
+        let margin = exact_sample.top1 - problem.tau;
+        let mut maps = vec![designs[0].mapping.clone()];
+        let cands: Vec<Vec<usize>> = logs
+            .iter()
+            .map(|log| results::confirm_candidates(log, o.confirm))
+            .collect();
+        for (log, c) in logs.iter().zip(&cands) {
+            maps.extend(c.iter().map(|&i| log[i].mapping.clone()));
+        }
+        let bar = copt.progress.then(|| {
+            let pb = indicatif::ProgressBar::new_spinner();
+            pb.set_message(format!(
+                "confirming designs on the {} validation images outside the sample",
+                ev.confirm_len()
+            ));
+            pb.enable_steady_tick(std::time::Duration::from_millis(200));
+            pb
+        });
+        let scores = ev.confirm_batch(&maps)?;
+        if let Some(pb) = bar {
+            pb.finish_and_clear();
+        }
+        let exact_confirm = scores[0].top1;
+        designs[0].confirm_top1 = Some(exact_confirm);
+        let mut k = 1;
+        for ((run, log), c) in runs.iter().zip(&logs).zip(&cands) {
+            let ok = c
+                .iter()
+                .zip(&scores[k..k + c.len()])
+                .find(|(_, s)| s.top1 >= exact_confirm - margin - 1e-9);
+            k += c.len();
+            if let Some((&i, s)) = ok {
+                let e = &log[i];
+                designs.push(Design {
+                    method: Some(run.method),
+                    seed: Some(run.seed),
+                    kind: Kind::Confirmed,
+                    step: e.step,
+                    mapping: e.mapping.clone(),
+                    energy: e.energy,
+                    area: e.area,
+                    sample_top1: e.top1,
+                    confirm_top1: Some(s.top1),
+                    objective: e.objective,
+                    test_top1: f64::NAN,
+                    test_top5: f64::NAN,
+                    id: run.design_id(Kind::Confirmed),
+                });
+            }
         }
     }
     let mut exact_test_top1 = None;
@@ -259,6 +327,7 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
         exact_test_top1,
         hv_ref: (e_ref, a_ref),
         simulated: ev.simulated,
+        simulated_confirm: ev.simulated_confirm,
         simulated_test: ev.simulated_test,
         calibration_seconds,
         sample: setup.ds.len(),
@@ -301,18 +370,19 @@ impl SearchReport {
     pub fn table(&self) -> String {
         let p = &self.problem;
         let mut s = String::from(
-            "| design | kind | energy (% of exact) | area (% of exact) | MXUs | sample top-1 % | test top-1 % | test top-5 % | zero loss |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|:---:|\n"
+            "| design | kind | energy (% of exact) | area (% of exact) | MXUs | sample top-1 % | confirm top-1 % | test top-1 % | test top-5 % | zero loss |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|:---:|\n"
         );
         for d in &self.designs {
             s.push_str(&format!(
-                "| {} | {} | {:.2} | {:.1} | {} | {:.2} | {:.2} | {:.2} | {} |\n",
+                "| {} | {} | {:.2} | {:.1} | {} | {:.2} | {} | {:.2} | {:.2} | {} |\n",
                 d.label(),
                 d.kind.name(),
                 d.energy,
                 d.area,
                 1 + d.mxus(&p.names[0]).len(),
                 d.sample_top1,
+                d.confirm_top1.map_or("-".into(), |c| format!("{c:.2}")),
                 d.test_top1,
                 d.test_top5,
                 if self.exact_test_top1.is_none() {
@@ -427,8 +497,8 @@ impl SearchReport {
             s.push_str(&self.comparison());
         }
         s.push_str(&format!(
-            "\nsimulations: {} on the sample, {} on the test split (the rest came from the cache)\n",
-            self.simulated, self.simulated_test
+            "\nsimulations: {} on the sample, {} on the confirmation set, {} on the test split (the rest came from the cache)\n",
+            self.simulated, self.simulated_confirm, self.simulated_test
         ));
         s
     }
@@ -439,11 +509,11 @@ impl SearchReport {
         write_atomic(&dir.join("table.md"), self.text().as_bytes())?;
         // Table II as CSV
         let mut csv = String::from(
-            "id,method,seed,kind,step,energy_pct,area_pct,sample_top1,test_top1,test_top5,mapping\n",
+            "id,method,seed,kind,step,energy_pct,area_pct,sample_top1,confirm_top1,test_top1,test_top5,mapping\n",
         );
         for d in &self.designs {
             csv.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 d.id,
                 d.method.map_or("exact", |m| m.name()),
                 d.seed.map_or(String::new(), |s| s.to_string()),
@@ -452,6 +522,7 @@ impl SearchReport {
                 d.energy,
                 d.area,
                 d.sample_top1,
+                d.confirm_top1.map_or(String::new(), |c| c.to_string()),
                 d.test_top1,
                 d.test_top5,
                 d.mapping.join(" ")

@@ -79,14 +79,39 @@ impl Store {
     }
 }
 
-/// Simulates mappings (multiplier name per layer) on the search sample or the test split.
+/// The image sets a mapping is scored on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// the search sample of the validation split
+    Sample,
+    /// the rest of the validation split, which confirms a design before it is chosen
+    Confirm,
+    /// the full test split, which the search never sees
+    Test,
+}
+
+impl Split {
+    const ALL: [Split; 3] = [Split::Sample, Split::Confirm, Split::Test];
+    fn file(self) -> &'static str {
+        match self {
+            Split::Sample => "sample.jsonl",
+            Split::Confirm => "confirm.jsonl",
+            Split::Test => "test.jsonl",
+        }
+    }
+}
+
+/// Simulates mappings (multiplier name per layer) on the search sample, the confirmation set
+/// or the test split.
 pub struct Evaluator<'s> {
     setup: &'s Setup,
-    sample: Store,
-    test: Store,
+    stores: Vec<Store>,
+    /// the confirmation set and the test split, loaded on first use
+    confirm_ds: Option<crate::data::Dataset>,
     test_ds: Option<crate::data::Dataset>,
     /// simulations run by this evaluator (cache misses), per split
     pub simulated: usize,
+    pub simulated_confirm: usize,
     pub simulated_test: usize,
 }
 
@@ -96,10 +121,14 @@ impl<'s> Evaluator<'s> {
         std::fs::create_dir_all(&dir).at(&dir)?;
         Ok(Evaluator {
             setup,
-            sample: Store::open(dir.join("sample.jsonl"))?,
-            test: Store::open(dir.join("test.jsonl"))?,
+            stores: Split::ALL
+                .iter()
+                .map(|s| Store::open(dir.join(s.file())))
+                .collect::<Result<_>>()?,
+            confirm_ds: None,
             test_ds: None,
             simulated: 0,
+            simulated_confirm: 0,
             simulated_test: 0,
         })
     }
@@ -123,36 +152,51 @@ impl<'s> Evaluator<'s> {
 
     /// Scores on the search sample, simulating (in parallel) only the mappings not cached.
     pub fn sample_batch(&mut self, mappings: &[Vec<String>]) -> Result<Vec<Score>> {
-        self.batch(mappings, false)
+        self.batch(mappings, Split::Sample)
     }
 
     /// Scores on the full test split (which the search never sees).
     pub fn test_batch(&mut self, mappings: &[Vec<String>]) -> Result<Vec<Score>> {
-        if self.test_ds.is_none() {
-            self.test_ds = Some(self.setup.bench.split("test")?);
-        }
-        self.batch(mappings, true)
+        self.batch(mappings, Split::Test)
     }
 
-    fn batch(&mut self, mappings: &[Vec<String>], test: bool) -> Result<Vec<Score>> {
-        let store = if test { &self.test } else { &self.sample };
+    /// Images in the confirmation set (the validation split minus the search sample).
+    pub fn confirm_len(&self) -> usize {
+        self.setup.confirm_indices().len()
+    }
+
+    /// Scores on the confirmation set.
+    pub fn confirm_batch(&mut self, mappings: &[Vec<String>]) -> Result<Vec<Score>> {
+        self.batch(mappings, Split::Confirm)
+    }
+
+    pub fn batch(&mut self, mappings: &[Vec<String>], split: Split) -> Result<Vec<Score>> {
+        let si = split as usize;
         let mut todo: Vec<&Vec<String>> = mappings
             .iter()
-            .filter(|m| !store.known.contains_key(*m))
+            .filter(|m| !self.stores[si].known.contains_key(*m))
             .collect();
         todo.sort();
         todo.dedup();
         let setup = self.setup;
-        let ds = if test {
-            self.test_ds.as_ref().expect("loaded above")
-        } else {
-            &setup.ds
+        if !todo.is_empty() {
+            match split {
+                Split::Test if self.test_ds.is_none() => {
+                    self.test_ds = Some(setup.bench.split("test")?)
+                }
+                Split::Confirm if self.confirm_ds.is_none() => {
+                    let val = setup.bench.split("validation")?;
+                    self.confirm_ds = Some(val.subset(&setup.confirm_indices()))
+                }
+                _ => {}
+            }
+        }
+        let ds = match split {
+            Split::Sample => &setup.ds,
+            Split::Confirm => self.confirm_ds.as_ref().unwrap_or(&setup.ds),
+            Split::Test => self.test_ds.as_ref().unwrap_or(&setup.ds),
         };
-        let store_m = Mutex::new(if test {
-            &mut self.test
-        } else {
-            &mut self.sample
-        });
+        let store_m = Mutex::new(&mut self.stores[si]);
         todo.par_iter()
             .map(|m| {
                 let r = setup.run(Self::muls(setup, m)?, ds)?;
@@ -164,12 +208,12 @@ impl<'s> Evaluator<'s> {
             })
             .collect::<Result<Vec<()>>>()?;
         let n = todo.len();
-        if test {
-            self.simulated_test += n;
-        } else {
-            self.simulated += n;
+        match split {
+            Split::Sample => self.simulated += n,
+            Split::Confirm => self.simulated_confirm += n,
+            Split::Test => self.simulated_test += n,
         }
-        let store = if test { &self.test } else { &self.sample };
+        let store = &self.stores[si];
         Ok(mappings.iter().map(|m| store.known[m]).collect())
     }
 }

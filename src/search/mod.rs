@@ -5,6 +5,7 @@
 pub mod calibrate;
 pub mod driver;
 pub mod evaluator;
+pub mod gpbo;
 pub mod methods;
 pub mod problem;
 pub mod results;

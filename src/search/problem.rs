@@ -210,6 +210,17 @@ impl Problem {
             + p.alpha2 * b(self.area_of(m) - p.phi)
     }
 
+    /// The top-1 (%) the calibration table predicts for a mapping if single-layer losses add
+    /// up (a gain over exact counts as none): GP-BO's prior.
+    pub fn predicted_top1(&self, m: &[usize]) -> f64 {
+        let e = self.exact_top1;
+        e + m
+            .iter()
+            .enumerate()
+            .map(|(l, &c)| self.calib[l][c].min(e) - e)
+            .sum::<f64>()
+    }
+
     pub fn feasible(&self, m: &[usize], top1_pct: f64) -> bool {
         top1_pct >= self.tau - 1e-9 && self.area_of(m) <= self.params.phi + 1e-9
     }

@@ -85,6 +85,9 @@ pub enum Kind {
     Balanced,
     /// highest top-1 on the sample within the area cap (ties: lowest energy)
     Accuracy,
+    /// lowest energy among the feasible evaluations whose top-1 on the confirmation set (the
+    /// validation images outside the sample) also clears τ's margin to the exact chip there
+    Confirmed,
 }
 
 impl Kind {
@@ -94,6 +97,7 @@ impl Kind {
             Kind::Power => "power",
             Kind::Balanced => "balanced",
             Kind::Accuracy => "accuracy",
+            Kind::Confirmed => "confirmed",
         }
     }
 }
@@ -132,6 +136,21 @@ pub fn choose(log: &[Eval], phi: f64) -> Vec<(Kind, usize)> {
     out
 }
 
+/// The candidates for a run's confirmed design: its feasible evaluations by increasing energy
+/// (ties: higher sample top-1 first), at most `n`.
+pub fn confirm_candidates(log: &[Eval], n: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..log.len()).filter(|&i| log[i].feasible).collect();
+    idx.sort_by(|&a, &b| {
+        log[a]
+            .energy
+            .total_cmp(&log[b].energy)
+            .then(log[b].top1.total_cmp(&log[a].top1))
+            .then(a.cmp(&b))
+    });
+    idx.truncate(n);
+    idx
+}
+
 /// A chosen design with its test-split accuracy.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Design {
@@ -147,6 +166,9 @@ pub struct Design {
     pub area: f64,
     /// % on the search sample
     pub sample_top1: f64,
+    /// % on the confirmation set (confirmed designs and the exact chip)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_top1: Option<f64>,
     pub objective: f64,
     /// % on the full test split
     pub test_top1: f64,
