@@ -2,12 +2,14 @@
 //!
 //! The pipeline stages live in one module each (see DESIGN.md): [`multiplier`] (the library and
 //! third-party import), [`characterize`] (Verilator harness, LUTs, metrics, low-rank tables,
-//! cache) and [`report`] (tables, JSON/CSV, SVG plots).
+//! cache) and [`report`] (tables, JSON/CSV, SVG plots), [`rtl`], [`cosim`], [`nn`], [`ppa`],
+//! [`search`], and [`flow`] (`autoapprox run`: all of them from one project file).
 
 pub mod characterize;
 pub mod cosim;
 pub mod data;
 pub mod error;
+pub mod flow;
 pub mod multiplier;
 pub mod nn;
 pub mod ppa;

@@ -21,6 +21,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The whole flow from a project file (autoapprox.toml): characterize, PPA, calibrate,
+    /// search, the chosen chip's RTL (generated, linted, co-simulated), report.md/.html.
+    Run {
+        /// Project file, e.g. examples/autoapprox.toml.
+        project: PathBuf,
+        /// Output directory (report.md, report.html, characterize/, ppa/, search/, chip/).
+        #[arg(long, default_value = "out/run")]
+        out: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
     /// The multiplier library.
     #[command(subcommand)]
     Mult(MultCmd),
@@ -169,7 +180,7 @@ enum Cmd {
         /// Per run, check this many of its lowest-energy feasible mappings on the validation
         /// images outside the sample; the first that keeps τ there is the `confirmed` design
         /// (0: no confirmation).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         confirm: usize,
         /// lut, gather or lowrank.
         #[arg(long, default_value = "lut")]
@@ -381,6 +392,22 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Characterize(a) => characterize_cmd(a),
+        Cmd::Run {
+            project,
+            out,
+            cache,
+        } => {
+            let r = autoapprox::flow::run(
+                &project,
+                &autoapprox::flow::RunOptions {
+                    out,
+                    cache_dir: cache.cache,
+                    progress: true,
+                },
+            )?;
+            print!("{}", r.text);
+            Ok(())
+        }
         Cmd::Generate { spec, out } => {
             let acc = rtl::AcceleratorSpec::load(&spec)?;
             let m = rtl::generate(&acc, &out, &rtl::GenerateOptions::default())?;

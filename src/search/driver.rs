@@ -433,12 +433,13 @@ impl SearchReport {
                 .iter()
                 .find(|(m, _)| *m == Method::Gpbo)
                 .and_then(|x| x.1);
+            // a win needs an approximate design: the exact chip (100 %) saves nothing
             let wins = match g {
-                Some(g) => best
+                Some(g) if g < 100.0 - 1e-9 => best
                     .iter()
                     .filter(|(m, _)| *m != Method::Gpbo)
                     .all(|(_, e)| e.is_none_or(|e| g < e - 1e-9)),
-                None => false,
+                _ => false,
             };
             s.push_str(if methods.contains(&Method::Gpbo) {
                 if wins {

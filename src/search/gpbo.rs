@@ -180,7 +180,7 @@ pub fn gpbo(r: &mut Run, rng: &mut ChaCha8Rng) -> Result<()> {
         let mut prob = (4.0 / d as f64).min(1.0);
         loop {
             cands = candidates(r, &center, tr.len, prob, rng);
-            if !cands.is_empty() || prob >= 1.0 {
+            if !cands.is_empty() || (prob >= 1.0 && tr.len >= LEN_MAX) {
                 break;
             }
             if tr.len < LEN_MAX {
