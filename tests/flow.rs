@@ -74,7 +74,10 @@ fn run_is_whole_resumable_and_reproducible() {
     assert!(out_a.join("chip/orfs/config.mk").is_file());
     assert!(out_a.join("chip").join(&r.chip.core).is_file());
     // every stage but the report ran; the third-party multiplier was characterized and measured
-    assert!(r.stages.iter().all(|s| !s.cached || s.stage == "characterize"));
+    assert!(r
+        .stages
+        .iter()
+        .all(|s| !s.cached || s.stage == "characterize"));
     let ppa = std::fs::read_to_string(out_a.join("ppa/ppa.json")).unwrap();
     assert!(ppa.contains("mul8u_tp_trunc4"));
 
@@ -99,7 +102,12 @@ fn run_is_whole_resumable_and_reproducible() {
     // killed during the search (another cache), then started again
     let (out_b, cache_b) = (d.path().join("b"), d.path().join("cache-b"));
     let mut child = Command::new(bin)
-        .args(["run", proj.to_str().unwrap(), "--out", out_b.to_str().unwrap()])
+        .args([
+            "run",
+            proj.to_str().unwrap(),
+            "--out",
+            out_b.to_str().unwrap(),
+        ])
         .env("AUTOAPPROX_CACHE", &cache_b)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -111,14 +119,22 @@ fn run_is_whole_resumable_and_reproducible() {
             child.try_wait().unwrap().is_none(),
             "run finished before it could be interrupted"
         );
-        assert!(t.elapsed() < Duration::from_secs(900), "search never started");
+        assert!(
+            t.elapsed() < Duration::from_secs(900),
+            "search never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!out_b.join("report.md").exists());
     let st = Command::new(bin)
-        .args(["run", proj.to_str().unwrap(), "--out", out_b.to_str().unwrap()])
+        .args([
+            "run",
+            proj.to_str().unwrap(),
+            "--out",
+            out_b.to_str().unwrap(),
+        ])
         .env("AUTOAPPROX_CACHE", &cache_b)
         .output()
         .unwrap();

@@ -46,6 +46,9 @@ pub struct ChipResult {
     pub kind: Kind,
     /// why this design (the rule that picked it)
     pub reason: String,
+    /// the run it was chosen from
+    pub method: crate::search::methods::Method,
+    pub seed: u64,
     pub top: String,
     pub rtl_files: Vec<String>,
     pub filelist: String,
@@ -323,7 +326,7 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
         out,
         "chip",
         sha(&[
-            b"chip v1",
+            b"chip v2",
             chip_text.as_bytes(),
             &bench_bytes,
             p.chip.cosim_vectors.to_string().as_bytes(),
@@ -359,6 +362,8 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
             design: design.id.clone(),
             kind: design.kind,
             reason: reason.clone(),
+            method,
+            seed: s.seeds[0],
             top: m.top.clone(),
             rtl_files: m.files.clone(),
             filelist: m.filelist.clone(),
@@ -442,46 +447,35 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
     })
 }
 
-/// The design that becomes the chip: the chip method's run with the first seed offers it.
-/// Its confirmed design if it has one (feasible on the sample and confirmed on the rest of the
-/// validation split); else its balanced design when that is feasible; else the exact chip. The
-/// test split never takes part in the choice.
+/// The design that becomes the chip: the chip method's run with the first seed offers it. Its
+/// confirmed design if it has one (feasible on the sample and holding τ on the validation images
+/// outside the sample); else the exact chip: a design that failed the confirmation (or was never
+/// feasible) is not built. The test split never takes part in the choice.
 pub fn choose_chip(
     rep: &SearchReport,
     method: crate::search::methods::Method,
     seed: u64,
 ) -> (Design, String) {
-    let p = &rep.problem;
-    let of_run = |k: Kind| {
-        rep.designs.iter().find(|d| {
-            d.kind == k && d.method == Some(method) && (d.seed == Some(seed) || !method.seeded())
-        })
-    };
-    if let Some(d) = of_run(Kind::Confirmed) {
-        return (
+    let confirmed = rep.designs.iter().find(|d| {
+        d.kind == Kind::Confirmed
+            && d.method == Some(method)
+            && (d.seed == Some(seed) || !method.seeded())
+    });
+    match confirmed {
+        Some(d) => (
             d.clone(),
             format!(
                 "{} seed {seed}: lowest-energy design confirmed on the validation images outside the sample",
                 method.name()
             ),
-        );
-    }
-    if let Some(d) = of_run(Kind::Balanced)
-        .filter(|d| d.sample_top1 >= p.tau - 1e-9 && d.area <= p.params.phi + 1e-9)
-    {
-        return (
-            d.clone(),
+        ),
+        None => (
+            rep.designs[0].clone(),
             format!(
-                "{} seed {seed}: no confirmed design; its balanced design is feasible on the sample",
+                "{} seed {seed}: no feasible design held τ on the validation images outside the \
+                 sample, so the exact chip",
                 method.name()
             ),
-        );
-    }
-    (
-        rep.designs[0].clone(),
-        format!(
-            "{} seed {seed} found no feasible design: the exact chip",
-            method.name()
         ),
-    )
+    }
 }

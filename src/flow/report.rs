@@ -189,13 +189,13 @@ pub fn write(dir: &Path) -> Result<Written> {
     );
 
     let _ = writeln!(w, "## Route tables\n");
-    let chip_method = design.method;
     let shown: Vec<&Design> = rep
         .designs
         .iter()
         .filter(|d| {
             d.id == design.id
-                || (chip_method.is_some() && d.method == chip_method && d.seed == design.seed)
+                || (d.method == Some(chip.method)
+                    && (d.seed == Some(chip.seed) || !chip.method.seeded()))
         })
         .collect();
     for d in &shown {
