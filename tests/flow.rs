@@ -101,14 +101,14 @@ fn run_is_whole_resumable_and_reproducible() {
 
     // killed during the search (another cache), then started again
     let (out_b, cache_b) = (d.path().join("b"), d.path().join("cache-b"));
-    let mut child = Command::new(bin)
-        .args([
-            "run",
-            proj.to_str().unwrap(),
-            "--out",
-            out_b.to_str().unwrap(),
-        ])
-        .env("AUTOAPPROX_CACHE", &cache_b)
+    let run_b = || {
+        let mut c = Command::new(bin);
+        c.args(["run", proj.to_str().unwrap(), "--out"])
+            .arg(&out_b)
+            .env("AUTOAPPROX_CACHE", &cache_b);
+        c
+    };
+    let mut child = run_b()
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -128,16 +128,7 @@ fn run_is_whole_resumable_and_reproducible() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!out_b.join("report.md").exists());
-    let st = Command::new(bin)
-        .args([
-            "run",
-            proj.to_str().unwrap(),
-            "--out",
-            out_b.to_str().unwrap(),
-        ])
-        .env("AUTOAPPROX_CACHE", &cache_b)
-        .output()
-        .unwrap();
+    let st = run_b().output().unwrap();
     assert!(
         st.status.success(),
         "{}",

@@ -254,19 +254,14 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
         for (log, c) in logs.iter().zip(&cands) {
             maps.extend(c.iter().map(|&i| log[i].mapping.clone()));
         }
-        let bar = copt.progress.then(|| {
-            let pb = indicatif::ProgressBar::new_spinner();
-            pb.set_message(format!(
+        let scores = with_spinner(
+            copt.progress,
+            format!(
                 "confirming designs on the {} validation images outside the sample",
                 ev.confirm_len()
-            ));
-            pb.enable_steady_tick(std::time::Duration::from_millis(200));
-            pb
-        });
-        let scores = ev.confirm_batch(&maps)?;
-        if let Some(pb) = bar {
-            pb.finish_and_clear();
-        }
+            ),
+            || ev.confirm_batch(&maps),
+        )?;
         let exact_confirm = scores[0].top1;
         designs[0].confirm_top1 = Some(exact_confirm);
         let mut k = 1;
@@ -299,19 +294,11 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
     let mut exact_test_top1 = None;
     if o.test {
         let maps: Vec<Vec<String>> = designs.iter().map(|d| d.mapping.clone()).collect();
-        let bar = copt.progress.then(|| {
-            let pb = indicatif::ProgressBar::new_spinner();
-            pb.set_message(format!(
-                "re-measuring {} designs on the full test split",
-                maps.len()
-            ));
-            pb.enable_steady_tick(std::time::Duration::from_millis(200));
-            pb
-        });
-        let scores = ev.test_batch(&maps)?;
-        if let Some(pb) = bar {
-            pb.finish_and_clear();
-        }
+        let scores = with_spinner(
+            copt.progress,
+            format!("re-measuring {} designs on the full test split", maps.len()),
+            || ev.test_batch(&maps),
+        )?;
         for (d, s) in designs.iter_mut().zip(scores) {
             d.test_top1 = s.top1;
             d.test_top5 = s.top5;
@@ -336,6 +323,21 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
     };
     rep.write(&o.out, &logs)?;
     Ok(rep)
+}
+
+/// Runs `f` under a spinner with `msg` (when `progress`).
+fn with_spinner<T>(progress: bool, msg: String, f: impl FnOnce() -> T) -> T {
+    let bar = progress.then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message(msg);
+        pb.enable_steady_tick(std::time::Duration::from_millis(200));
+        pb
+    });
+    let r = f();
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    r
 }
 
 /// Reads a run's evaluation log (JSON lines).
