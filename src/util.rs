@@ -107,3 +107,8 @@ pub fn verilator_build(
         .output()
         .at("verilator")
 }
+
+/// Pretty JSON of `v` (the form every JSON file autoapprox writes has).
+pub fn json_pretty<T: serde::Serialize>(v: &T) -> crate::error::Result<String> {
+    serde_json::to_string_pretty(v).map_err(|e| crate::error::Error::Other(e.to_string()))
+}

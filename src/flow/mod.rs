@@ -38,6 +38,16 @@ pub struct StageTime {
     pub cached: bool,
 }
 
+impl StageTime {
+    fn since(stage: &str, t: Instant, cached: bool) -> StageTime {
+        StageTime {
+            stage: stage.into(),
+            seconds: t.elapsed().as_secs_f64(),
+            cached,
+        }
+    }
+}
+
 /// What the chip stage measured (`DIR/chip/chip.json`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChipResult {
@@ -124,6 +134,11 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
         progress: o.progress,
         ..Options::default()
     };
+    // the stages below characterization only look multipliers up (no bars of their own)
+    let quiet = Options {
+        progress: false,
+        ..copt.clone()
+    };
     write_atomic(
         &out.join("project.toml"),
         toml::to_string(&p)
@@ -167,11 +182,7 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
             )));
         }
     }
-    stages.push(StageTime {
-        stage: "characterize".into(),
-        seconds: t.elapsed().as_secs_f64(),
-        cached: stats.simulated == 0,
-    });
+    stages.push(StageTime::since("characterize", t, stats.simulated == 0));
 
     // 2. PPA of every MXU variant
     let t = Instant::now();
@@ -232,21 +243,14 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
                 seed: w.seed,
             },
             out: ppa_dir.clone(),
-            characterize: Options {
-                progress: false,
-                ..copt.clone()
-            },
+            characterize: quiet.clone(),
             no_sta_power: false,
         };
         let r = crate::ppa::run(&acc, &spec_path, &opts)?;
         r.write(&ppa_dir)?;
         ppa_stamp.set()?;
     }
-    stages.push(StageTime {
-        stage: "ppa".into(),
-        seconds: t.elapsed().as_secs_f64(),
-        cached: ppa_cached,
-    });
+    stages.push(StageTime::since("ppa", t, ppa_cached));
 
     // 3. calibrate + search (cached per calibration cell and per evaluated mapping)
     let t = Instant::now();
@@ -259,10 +263,7 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
             sample: p.network.sample,
             seed: p.network.sample_seed,
             kernel: p.network.kernel.parse()?,
-            characterize: Options {
-                progress: false,
-                ..copt.clone()
-            },
+            characterize: quiet.clone(),
             progress: o.progress,
         },
         ppa: ppa_json.clone(),
@@ -282,11 +283,11 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
         out: out.join("search"),
     };
     let rep = crate::search::search(&so)?;
-    stages.push(StageTime {
-        stage: "calibrate + search".into(),
-        seconds: t.elapsed().as_secs_f64(),
-        cached: rep.simulated == 0 && rep.simulated_test == 0 && rep.simulated_confirm == 0,
-    });
+    stages.push(StageTime::since(
+        "calibrate + search",
+        t,
+        rep.simulated == 0 && rep.simulated_test == 0 && rep.simulated_confirm == 0,
+    ));
 
     // 4. the chosen chip: generate, lint, co-simulate
     let t = Instant::now();
@@ -352,10 +353,7 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
                 rounds: 1,
                 seed: 1,
                 bench: Some(p.network.bench.clone()),
-                characterize: Options {
-                    progress: false,
-                    ..copt.clone()
-                },
+                characterize: quiet.clone(),
             },
         )?;
         let c = ChipResult {
@@ -377,12 +375,7 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
             cosim_mismatches: cos.mismatches,
             cosim_vectors: p.chip.cosim_vectors,
         };
-        write_atomic(
-            &chip_json,
-            serde_json::to_string_pretty(&c)
-                .map_err(|e| Error::Other(e.to_string()))?
-                .as_bytes(),
-        )?;
+        write_atomic(&chip_json, crate::util::json_pretty(&c)?.as_bytes())?;
         if !lint.clean() {
             return Err(Error::Other(format!(
                 "{}: Verilator reports {} lint warning(s); see `autoapprox lint {}`",
@@ -402,26 +395,20 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
         chip_stamp.set()?;
         c
     };
-    stages.push(StageTime {
-        stage: "chip (generate, lint, co-simulate)".into(),
-        seconds: t.elapsed().as_secs_f64(),
-        cached: chip_cached,
-    });
+    stages.push(StageTime::since(
+        "chip (generate, lint, co-simulate)",
+        t,
+        chip_cached,
+    ));
 
     // 5. the report, from the files in DIR only
     let t = Instant::now();
     say(o, "[5/5] report");
     let r = report::write(out)?;
-    stages.push(StageTime {
-        stage: "report".into(),
-        seconds: t.elapsed().as_secs_f64(),
-        cached: false,
-    });
+    stages.push(StageTime::since("report", t, false));
     write_atomic(
         &out.join("timings.json"),
-        serde_json::to_string_pretty(&stages)
-            .map_err(|e| Error::Other(e.to_string()))?
-            .as_bytes(),
+        crate::util::json_pretty(&stages)?.as_bytes(),
     )?;
     let mut text = r.summary.clone();
     text.push_str("\nstage times:\n");

@@ -11,7 +11,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::ppa::energy::ChipModel;
 use crate::report::plots::{self, Series};
 use crate::rtl::AcceleratorSpec;
-use crate::util::write_atomic;
+use crate::util::{json_pretty, write_atomic};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -84,10 +84,6 @@ pub struct SearchReport {
     pub cols: u32,
 }
 
-fn json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::Other(e.to_string()))
-}
-
 pub fn search(o: &SearchOptions) -> Result<SearchReport> {
     if o.budget == 0 {
         return Err(Error::Other("--budget must be at least 1".into()));
@@ -126,7 +122,10 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
 
     std::fs::create_dir_all(o.out.join("evals")).at(&o.out)?;
     table.write(&o.out)?;
-    write_atomic(&o.out.join("problem.json"), json(&problem)?.as_bytes())?;
+    write_atomic(
+        &o.out.join("problem.json"),
+        json_pretty(&problem)?.as_bytes(),
+    )?;
     write_atomic(&o.out.join("relaxation.txt"), problem.text().as_bytes())?;
 
     let mut ev = Evaluator::new(&setup, &copt.characterize.cache_dir)?;
@@ -508,7 +507,7 @@ impl SearchReport {
 
     fn write(&self, dir: &Path, logs: &[Vec<Eval>]) -> Result<()> {
         let p = &self.problem;
-        write_atomic(&dir.join("search.json"), json(self)?.as_bytes())?;
+        write_atomic(&dir.join("search.json"), json_pretty(self)?.as_bytes())?;
         write_atomic(&dir.join("table.md"), self.text().as_bytes())?;
         // Table II as CSV
         let mut csv = String::from(
@@ -598,7 +597,7 @@ impl SearchReport {
         }
         write_atomic(
             &dir.join("fronts.json"),
-            json(&serde_json::Value::Object(fronts_json))?.as_bytes(),
+            json_pretty(&serde_json::Value::Object(fronts_json))?.as_bytes(),
         )?;
         write_atomic(&dir.join("hypervolume.csv"), hv_csv.as_bytes())?;
         let floor = p.tau - 3.0 * (p.tau - self.hv_ref.1).max(1.0);
