@@ -9,6 +9,7 @@ pub mod characterize;
 pub mod cosim;
 pub mod data;
 pub mod error;
+pub mod evolve;
 pub mod flow;
 pub mod multiplier;
 pub mod nn;

@@ -200,11 +200,69 @@ enum Cmd {
         #[arg(long)]
         variant: Option<String>,
     },
+    /// Evolve approximate multipliers (Cartesian genetic programming from the exact
+    /// multiplier's mapped netlist, under an error bound, against the PPA energy model).
+    Evolve(EvolveArgs),
     /// Evaluate a network (float, exact int8, or with approximate multipliers) on labelled data.
     Eval(EvalArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Args)]
+struct EvolveArgs {
+    /// Settings file (TOML, the keys of `[multipliers] evolve` in a project file); the flags
+    /// below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Error targets (the metric's unit; MRE in percent), one circuit each.
+    #[arg(long, value_delimiter = ',')]
+    targets: Vec<f64>,
+    /// mre, mae or mse (weighted by --distribution).
+    #[arg(long)]
+    metric: Option<String>,
+    /// uniform, or workload (the operand pairs --bench's layers multiply).
+    #[arg(long)]
+    distribution: Option<String>,
+    /// Benchmark whose validation images give the stream and the workload distribution.
+    #[arg(long)]
+    bench: Option<PathBuf>,
+    /// Workload distribution of one layer only.
+    #[arg(long)]
+    layer: Option<String>,
+    /// Also bound the worst-case error (percent of the output range).
+    #[arg(long)]
+    wce_pct: Option<f64>,
+    /// Generations per target.
+    #[arg(long)]
+    generations: Option<u64>,
+    /// Offspring per generation.
+    #[arg(long)]
+    lambda: Option<usize>,
+    /// energy (on the stream) or area.
+    #[arg(long)]
+    objective: Option<String>,
+    /// Start circuits: built-in multipliers, Verilog files or `library` (default mul8u_exact;
+    /// the first is the baseline).
+    #[arg(long, value_delimiter = ',')]
+    starts: Vec<String>,
+    /// Module name prefix (default mul8u_evo; mul8u_evow for the workload distribution).
+    #[arg(long)]
+    prefix: Option<String>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Liberty file (default: the built-in sky130_fd_sc_hd tt library).
+    #[arg(long)]
+    liberty: Option<PathBuf>,
+    /// Output directory: one .v per circuit, evolved.json, evolved.csv.
+    #[arg(long, default_value = "out/evolve")]
+    out: PathBuf,
+    /// Only check that --out holds what this run writes (evolving in a temporary directory).
+    #[arg(long)]
+    check: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 #[derive(Args)]
@@ -316,6 +374,15 @@ struct CharArgs {
 enum BenchCmd {
     /// Cold characterization of the whole built-in library, then a warm-cache lookup.
     Characterize,
+    /// Candidate evaluations per second of the evolver, next to the Verilator harness.
+    Evolve {
+        /// Generations per measured run.
+        #[arg(long, default_value_t = 5000)]
+        generations: u64,
+        /// Error target (MRE %) of the measured runs.
+        #[arg(long, default_value_t = 0.5)]
+        target: f64,
+    },
     /// Simulator throughput per kernel on benchmark models.
     Nn {
         /// Benchmark directories.
@@ -738,6 +805,17 @@ fn run(cli: Cli) -> Result<()> {
             print!("{}", autoapprox::nn::bench::run(&refs, d, images)?.text);
             Ok(())
         }
+        Cmd::Bench(BenchCmd::Evolve {
+            generations,
+            target,
+        }) => {
+            print!(
+                "{}",
+                autoapprox::evolve::bench::run(generations, target)?.text
+            );
+            Ok(())
+        }
+        Cmd::Evolve(a) => evolve_cmd(a),
         Cmd::Bench(BenchCmd::Characterize) => {
             let r = characterize::bench::run()?;
             print!("{}", r.text());
@@ -906,5 +984,72 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn evolve_cmd(a: EvolveArgs) -> Result<()> {
+    use autoapprox::evolve::{self, EvolveConfig};
+    let mut cfg = match &a.config {
+        Some(p) => EvolveConfig::load(p)?,
+        None => EvolveConfig::default(),
+    };
+    if !a.targets.is_empty() {
+        cfg.targets = a.targets.clone();
+    }
+    if let Some(m) = &a.metric {
+        cfg.metric = m.parse()?;
+    }
+    if let Some(d) = &a.distribution {
+        cfg.distribution = d.parse()?;
+    }
+    if let Some(o) = &a.objective {
+        cfg.objective = o.parse()?;
+    }
+    cfg.bench = a.bench.clone().unwrap_or(cfg.bench);
+    cfg.layer = a.layer.clone().or(cfg.layer);
+    cfg.wce_pct = a.wce_pct.or(cfg.wce_pct);
+    cfg.generations = a.generations.unwrap_or(cfg.generations);
+    cfg.lambda = a.lambda.unwrap_or(cfg.lambda);
+    if !a.starts.is_empty() {
+        cfg.starts = a.starts.clone();
+    }
+    cfg.prefix = a.prefix.clone().or(cfg.prefix);
+    cfg.seed = a.seed.unwrap_or(cfg.seed);
+    let check_dir = tempfile::tempdir()?;
+    let o = evolve::EvolveOptions {
+        liberty: a.liberty.clone(),
+        cache_dir: a.cache.cache.clone(),
+        out: if a.check {
+            check_dir.path().to_path_buf()
+        } else {
+            a.out.clone()
+        },
+        progress: true,
+    };
+    let r = evolve::evolve(&cfg, &o)?;
+    if a.check {
+        let stale = evolve::compare_outputs(&o.out, &a.out)?;
+        if !stale.is_empty() {
+            bail!(
+                "{} file(s) in {} differ from what `autoapprox evolve` writes: {}; regenerate them",
+                stale.len(),
+                a.out.display(),
+                stale.join(", ")
+            );
+        }
+        println!(
+            "{} evolved circuit(s) in {} match a fresh run",
+            r.circuits.len(),
+            a.out.display()
+        );
+        return Ok(());
+    }
+    print!("{}", evolve::table(&r));
+    println!(
+        "wrote {} circuit(s), evolved.json and evolved.csv to {} in {:.1} s",
+        r.files.len(),
+        a.out.display(),
+        r.seconds
+    );
     Ok(())
 }

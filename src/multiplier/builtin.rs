@@ -10,6 +10,9 @@
 use super::logic::{self, Eval, Logic, Net, Netlist};
 use std::fmt::Write as _;
 
+/// The family name of the evolved circuits (`autoapprox evolve`).
+pub const EVOLVED_FAMILY: &str = "evolved";
+
 /// One built-in design and its parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Design {

@@ -111,6 +111,9 @@ impl LayerMul {
     }
 }
 
+/// See [`QuantNet::run_observed`]: (layer, A codes K x M, W codes N x K, K, M).
+pub type OperandObserver<'a> = dyn Fn(&Linear, &[u8], &[u8], usize, usize) + Sync + 'a;
+
 /// Activation ranges per mappable layer from a calibration pass (static quantization).
 pub type Calibration = Vec<(f32, f32)>;
 
@@ -166,10 +169,23 @@ impl<'g> QuantNet<'g> {
 
     /// Runs the quantized network on a batch.
     pub fn run(&self, input: Tensor) -> Result<Tensor> {
-        self.graph.run_with(input, &|l, x| self.linear(l, x))
+        self.graph.run_with(input, &|l, x| self.linear(l, x, None))
     }
 
-    fn linear(&self, l: &Linear, x: &Tensor) -> Result<Tensor> {
+    /// Runs the quantized network on a batch and shows `observe` the integer operands of every
+    /// GEMM it computes, exactly as the multipliers see them: the layer, the activation codes
+    /// `A` (K x M, row-major), the weight codes `W` (N x K, row-major), K and M.
+    pub fn run_observed(&self, input: Tensor, observe: &OperandObserver<'_>) -> Result<Tensor> {
+        self.graph
+            .run_with(input, &|l, x| self.linear(l, x, Some(observe)))
+    }
+
+    fn linear(
+        &self,
+        l: &Linear,
+        x: &Tensor,
+        observe: Option<&OperandObserver<'_>>,
+    ) -> Result<Tensor> {
         let qw = &self.weights[l.layer];
         let kernel = self
             .muls
@@ -198,6 +214,9 @@ impl<'g> QuantNet<'g> {
                     for (kk, &c) in img.iter().enumerate() {
                         a[kk * n_img + i] = c;
                     }
+                }
+                if let Some(f) = observe {
+                    f(l, &a, &qw.codes, k, n_img);
                 }
                 let c = gemm(kernel, &a, &qw.codes, k, n_img, l.out_ch);
                 let mut out = vec![0f32; n_img * l.out_ch];
@@ -254,6 +273,9 @@ impl<'g> QuantNet<'g> {
                             }
                         });
                     let wrows = &qw.codes[gi * og * l.k..(gi + 1) * og * l.k];
+                    if let Some(f) = observe {
+                        f(l, &a, wrows, l.k, m_len);
+                    }
                     let c = gemm(kernel, &a, wrows, l.k, m_len, og);
                     out.par_chunks_mut(l.out_ch * pos)
                         .enumerate()

@@ -252,7 +252,13 @@ pub fn run(acc: &Accelerator, spec_path: &Path, o: &PpaOptions) -> Result<PpaRep
 
     // workload-driven energy
     let mut streams = timed(&mut seconds, "workload", || {
-        workload::layer_streams(&o.bench, acc.spec.rows as usize, acc_bits, &o.workload)
+        workload::layer_streams(
+            &o.bench,
+            "test",
+            acc.spec.rows as usize,
+            acc_bits,
+            &o.workload,
+        )
     })?;
     // segment 0 warms the registers up (not counted)
     let mut warm: Vec<workload::Cycle> = streams
@@ -475,12 +481,7 @@ fn sta_cross_check(
                     let c = &lib.cells[&i.cell];
                     c.ff.as_ref()?;
                     let p = c.pins.iter().find(|p| p.clock)?;
-                    let e: Vec<f64> = p
-                        .internal_power
-                        .iter()
-                        .map(|ip| ip.energy(power::NOMINAL_SLEW_NS, 0.0))
-                        .collect();
-                    (!e.is_empty()).then(|| e.iter().sum::<f64>() / e.len() as f64)
+                    (!p.internal_power.is_empty()).then(|| power::arc_energy(p, 0.0))
                 })
                 .sum();
             out.push(PowerCheck {

@@ -268,6 +268,21 @@ impl Energy {
     }
 }
 
+/// Internal energy (pJ) of one toggle of `pin`: the mean over its `internal_power` arcs (rise
+/// and fall averaged) at the nominal input transition and `load_pf`; 0 without arcs. For an
+/// output pin this is the energy of a toggle of the net it drives (without the load's
+/// ½·C·V²); for an input pin with its own power (a flip-flop's clock or data) `load_pf` is 0.
+pub fn arc_energy(pin: &super::liberty::Pin, load_pf: f64) -> f64 {
+    if pin.internal_power.is_empty() {
+        return 0.0;
+    }
+    pin.internal_power
+        .iter()
+        .map(|ip| ip.energy(NOMINAL_SLEW_NS, load_pf))
+        .sum::<f64>()
+        / pin.internal_power.len() as f64
+}
+
 /// Pre-computed per-net energies of one netlist.
 pub struct EnergyModel {
     /// per net: energy per toggle (switching, internal, driven by an input port)
@@ -290,12 +305,7 @@ impl EnergyModel {
                 };
                 if let Some(p) = lib.cells[&inst.cell].pin(pin) {
                     if !p.internal_power.is_empty() {
-                        let e: f64 = p
-                            .internal_power
-                            .iter()
-                            .map(|ip| ip.energy(NOMINAL_SLEW_NS, 0.0))
-                            .sum();
-                        *pin_energy.entry(*net).or_insert(0.0) += e / p.internal_power.len() as f64;
+                        *pin_energy.entry(*net).or_insert(0.0) += arc_energy(p, 0.0);
                     }
                 }
             }
@@ -305,23 +315,9 @@ impl EnergyModel {
             let c = loads.get(&net).copied().unwrap_or(0.0);
             let sw = 0.5 * c * v2; // pF * V^2 = pJ
             let int = match drivers.get(&net) {
-                Some(Driver::Cell(i, pin)) => {
-                    let cell = &lib.cells[&n.insts[*i].cell];
-                    let pw: Vec<f64> = cell
-                        .pin(pin)
-                        .map(|p| {
-                            p.internal_power
-                                .iter()
-                                .map(|ip| ip.energy(NOMINAL_SLEW_NS, c))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    if pw.is_empty() {
-                        0.0
-                    } else {
-                        pw.iter().sum::<f64>() / pw.len() as f64
-                    }
-                }
+                Some(Driver::Cell(i, pin)) => lib.cells[&n.insts[*i].cell]
+                    .pin(pin)
+                    .map_or(0.0, |p| arc_energy(p, c)),
                 _ => 0.0,
             } + pin_energy.get(&net).copied().unwrap_or(0.0);
             let input = matches!(drivers.get(&net), Some(Driver::Input(..)));

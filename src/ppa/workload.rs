@@ -52,11 +52,13 @@ impl Default for WorkloadOptions {
     }
 }
 
-/// Per-layer operand streams of `bench` (its test split's first `images` images) for an array
+/// Per-layer operand streams of `bench` (the first `images` images of its `split`: the PPA
+/// measures on `test`, the evolver, whose circuits are a choice, on `validation`) for an array
 /// with `rows` PE rows (the column of a PE only selects which output channel it computes, so
 /// output channels are sampled directly).
 pub fn layer_streams(
     bench: &Path,
+    split: &str,
     rows: usize,
     acc_bits: u32,
     o: &WorkloadOptions,
@@ -64,9 +66,9 @@ pub fn layer_streams(
     let b = Benchmark::load(bench)?;
     let graph = onnx::load(&b.model_path())?;
     let infos = graph.layers()?;
-    let test = b.split("test")?;
-    let n_img = o.images.clamp(1, test.len());
-    let x = test.batch_f32(0, n_img, b.scale);
+    let data = b.split(split)?;
+    let n_img = o.images.clamp(1, data.len());
+    let x = data.batch_f32(0, n_img, b.scale);
     let captured = std::sync::Mutex::new(Vec::new());
     graph.run_with(x, &|l, x| {
         captured.lock().unwrap().push((l.clone(), x.clone()));
