@@ -3,7 +3,7 @@
 //! The pipeline stages live in one module each (see DESIGN.md): [`multiplier`] (the library and
 //! third-party import), [`characterize`] (Verilator harness, LUTs, metrics, low-rank tables,
 //! cache) and [`report`] (tables, JSON/CSV, SVG plots), [`rtl`], [`cosim`], [`nn`], [`ppa`],
-//! [`search`], and [`flow`] (`autoapprox run`: all of them from one project file).
+//! [`search`], [`evolve`] (CGP-evolved multipliers), and [`flow`] (`autoapprox run`: all of them from one project file).
 
 pub mod characterize;
 pub mod cosim;

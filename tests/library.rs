@@ -205,12 +205,24 @@ fn committed_mac_verilog_matches_the_generators() {
             path.display()
         );
     }
-    let files = std::fs::read_dir(&dir).unwrap().count();
+    let mut others = Vec::new();
+    let mut verilog = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".v") {
+            verilog += 1;
+        } else {
+            others.push(name);
+        }
+    }
     assert_eq!(
-        files,
+        verilog,
         LIBRARY.len(),
         "mac_verilog/ holds files no generator makes"
     );
+    // the evolved family's settings, netlists (the source of its files) and summary
+    others.sort();
+    assert_eq!(others, ["evolved.csv", "evolved.json", "evolved.toml"]);
 }
 
 #[test]
@@ -250,4 +262,29 @@ fn every_builtin_is_lint_clean_and_synthesizable() {
         "yosys: {}",
         String::from_utf8_lossy(&y.stderr)
     );
+}
+
+#[test]
+fn the_evolvers_metrics_are_the_characterizations_for_every_evolved_circuit() {
+    let family = multiplier::builtin::evolved_family();
+    let evolved: Vec<&Design> = LIBRARY
+        .iter()
+        .filter(|d| matches!(d, Design::Evolved(_)))
+        .collect();
+    assert_eq!(
+        evolved.len(),
+        family.summary.circuits.len(),
+        "LIBRARY must list every circuit of mac_verilog/evolved.json"
+    );
+    for (d, e) in evolved.into_iter().zip(&family.summary.circuits) {
+        let c = find(*d);
+        assert_eq!(c.mult.name, e.name);
+        // exactly: the same table gives the same numbers
+        assert_eq!(c.metrics, e.metrics, "{}", e.name);
+        assert!(
+            e.metrics.mre_pct <= e.target,
+            "{} misses its target",
+            e.name
+        );
+    }
 }

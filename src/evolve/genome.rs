@@ -306,28 +306,12 @@ impl Genome {
                 return Err(bad("combinational loop".into()));
             }
         }
-        let n_seed = order.len();
-        let columns = columns.max(n_seed);
-        let levels_back = levels_back.unwrap_or(columns).max(1);
-        // seed node k sits at column pos(k); the others are filled with random nodes
-        let pos = |k: usize| k * columns / n_seed.max(1);
-        let mut slot_of_cell = vec![0usize; cells.len()];
+        // the compact genome: the cells in topological order
+        let mut node_sig = BTreeMap::new();
         for (k, &ci) in order.iter().enumerate() {
-            slot_of_cell[ci] = pos(k);
-            sig_of.insert(cells[ci].out, (ni + pos(k)) as u32);
+            node_sig.insert(cells[ci].out, (ni + k) as u32);
         }
-        let mut g = Genome {
-            bits: bits as u32,
-            levels_back,
-            nodes: vec![
-                Node {
-                    gate: 0,
-                    ins: [0; MAX_ARITY],
-                };
-                columns
-            ],
-            outputs: Vec::new(),
-        };
+        sig_of.extend(node_sig);
         let resolve = |b: &Bit| -> Result<u32> {
             match b {
                 Bit::Const(v) => Ok(constant(*v)),
@@ -337,28 +321,78 @@ impl Genome {
                     .ok_or_else(|| bad(format!("net {n} has no driver"))),
             }
         };
-        let mut is_seed = vec![false; columns];
+        let mut compact = Genome {
+            bits: bits as u32,
+            levels_back: order.len().max(1),
+            nodes: Vec::with_capacity(order.len()),
+            outputs: Vec::new(),
+        };
         for &ci in &order {
-            let p = slot_of_cell[ci];
-            is_seed[p] = true;
             let mut ins = [constant(false); MAX_ARITY];
             for (k, b) in cells[ci].ins.iter().enumerate() {
-                let s = resolve(b)?;
-                if let Some(j) = (s as usize).checked_sub(ni) {
+                ins[k] = resolve(b)?;
+            }
+            compact.nodes.push(Node {
+                gate: cells[ci].gate as u16,
+                ins,
+            });
+        }
+        compact.outputs = po.bits.iter().map(resolve).collect::<Result<_>>()?;
+        compact
+            .spread(gates, columns, levels_back, rng)
+            .map_err(bad)
+    }
+
+    /// This genome's nodes spread evenly over a row of `columns` (at least as many as it has),
+    /// with random nodes between them (room for evolution to insert logic anywhere), and
+    /// `levels_back` (default: unlimited). Errors when a node would read further back.
+    pub fn spread(
+        &self,
+        gates: &GateSet,
+        columns: usize,
+        levels_back: Option<usize>,
+        rng: &mut impl Rng,
+    ) -> std::result::Result<Genome, String> {
+        let ni = self.n_inputs();
+        let n_seed = self.nodes.len();
+        let columns = columns.max(n_seed);
+        let levels_back = levels_back.unwrap_or(columns).max(1);
+        // node k sits at column pos(k); the others are filled with random nodes
+        let pos = |k: usize| k * columns / n_seed.max(1);
+        let remap = |s: u32| match self.node_of(s) {
+            Some(k) => (ni + pos(k)) as u32,
+            None => s,
+        };
+        let mut g = Genome {
+            bits: self.bits,
+            levels_back,
+            nodes: vec![
+                Node {
+                    gate: 0,
+                    ins: [0; MAX_ARITY],
+                };
+                columns
+            ],
+            outputs: self.outputs.iter().map(|&s| remap(s)).collect(),
+        };
+        let mut is_seed = vec![false; columns];
+        for (k, n) in self.nodes.iter().enumerate() {
+            let p = pos(k);
+            is_seed[p] = true;
+            let mut ins = n.ins;
+            for s in &mut ins {
+                *s = remap(*s);
+                if let Some(j) = (*s as usize).checked_sub(ni) {
                     if p - j > levels_back {
-                        return Err(bad(format!(
+                        return Err(format!(
                             "levels-back {levels_back} is too small for the seed's structure \
                              (a cell reads one {} columns back); raise it",
                             p - j
-                        )));
+                        ));
                     }
                 }
-                ins[k] = s;
             }
-            g.nodes[p] = Node {
-                gate: cells[ci].gate as u16,
-                ins,
-            };
+            g.nodes[p] = Node { gate: n.gate, ins };
         }
         for (p, &seeded) in is_seed.iter().enumerate() {
             if !seeded {
@@ -370,7 +404,6 @@ impl Genome {
                 g.nodes[p] = Node { gate, ins };
             }
         }
-        g.outputs = po.bits.iter().map(resolve).collect::<Result<_>>()?;
         Ok(g)
     }
 
@@ -473,8 +506,11 @@ impl Genome {
         v[2 * bits + 1] = true;
         for (i, n) in self.nodes.iter().enumerate() {
             let g = &gates.gates[n.gate as usize];
-            let ins: Vec<bool> = n.ins[..g.arity()].iter().map(|&s| v[s as usize]).collect();
-            v[ni + i] = g.eval_bits(&ins);
+            let mut ins = [false; MAX_ARITY];
+            for (x, &s) in ins.iter_mut().zip(&n.ins[..g.arity()]) {
+                *x = v[s as usize];
+            }
+            v[ni + i] = g.eval_bits(&ins[..g.arity()]);
         }
         self.outputs
             .iter()

@@ -119,6 +119,9 @@ pub struct EvolveConfig {
     pub generations: u64,
     /// Offspring per generation.
     pub lambda: usize,
+    /// Targets evolved at once (tightest first); each wave also starts from the circuits of
+    /// the waves before it. Part of the result, not a thread count.
+    pub wave: usize,
     /// Synthesis steps per target: at evenly spaced generations the parent is mapped by
     /// Yosys and ABC exactly as the PPA stage maps the written file and measured by the same
     /// model; it continues as that netlist when that is cheaper, and the circuit written is
@@ -169,6 +172,7 @@ impl Default for EvolveConfig {
             clock_ns: 10.0,
             generations: 100_000,
             lambda: 4,
+            wave: 2,
             syntheses: 8,
             max_mutations: 4,
             columns: None,
@@ -234,9 +238,12 @@ impl EvolveConfig {
         })
     }
 
-    /// The module name of the circuit for `target`: `0.05` → `<prefix>_mre0p05`.
+    /// The module name of the circuit for `target`: `0.05` → `<prefix>_mre0p05`
+    /// (at most 4 decimals: `0.5640907` → `_mre0p5641`).
     pub fn name(&self, target: f64) -> String {
-        let t = format!("{target}").replace('.', "p").replace('-', "m");
+        let t = format!("{target:.4}");
+        let t = t.trim_end_matches('0').trim_end_matches('.');
+        let t = t.replace('.', "p").replace('-', "m");
         format!("{}_{}{t}", self.prefix(), self.metric.name())
     }
 
@@ -265,13 +272,13 @@ impl EvolveConfig {
         if self.starts.is_empty() {
             return Err(bad("evolve: `starts` is empty".into()));
         }
-        if self.lambda == 0
-            || self.max_mutations == 0
+        if [self.lambda, self.max_mutations, self.wave].contains(&0)
             || self.generations == 0
             || self.syntheses == 0
         {
             return Err(bad(
-                "evolve: `lambda`, `max_mutations`, `generations` and `syntheses` must be at least 1"
+                "evolve: `lambda`, `max_mutations`, `wave`, `generations` and `syntheses` must \
+                 be at least 1"
                     .into(),
             ));
         }
@@ -375,6 +382,8 @@ pub struct Evolved {
     pub error: f64,
     /// The start circuit this one evolved from.
     pub from: String,
+    /// How it was evolved (starts, cells, objective, stream), for the file header.
+    pub run: String,
     /// Estimated energy per multiplication on the stream (pJ; with the PE context, the
     /// multiplier plus the PE's adder and register) of the netlist Yosys + ABC make of the
     /// written file, as the PPA stage maps it.
@@ -401,7 +410,7 @@ pub struct Evolved {
 
 impl Evolved {
     /// The Verilog file (header + module).
-    pub fn verilog(&self, gates: &GateSet, cfg_label: &str) -> Result<String> {
+    pub fn verilog(&self, gates: &GateSet) -> Result<String> {
         let m = &self.metrics;
         let header = vec![
             format!(
@@ -415,15 +424,16 @@ impl Evolved {
                 self.error
             ),
             format!("Distribution: {}", self.distribution),
-            format!("Run:          {cfg_label}"),
+            format!("Run:          {}", self.run),
             format!(
                 "Search:       from {}, seed {}, {} generations, {} candidate evaluations, {} \
                  improvements",
                 self.from, self.seed, self.generations, self.evaluations, self.improvements
             ),
             format!(
-                "Estimate:     {:.2} fJ per multiplication ({:.3} x {}), multiplier alone {:.2} fJ \
-                 ({:.3} x), {:.1} um2 ({:.3} x), {} cells, depth {}",
+                "Estimate:     as Yosys + ABC map it: {:.2} fJ per multiplication with the PE's \
+                 adder ({:.3} x {}), multiplier alone {:.2} fJ ({:.3} x), {:.1} um2 ({:.3} x), {} \
+                 cells; this netlist depth {}",
                 self.energy_pj * 1e3,
                 self.energy_pj / self.baseline.energy_pj,
                 self.baseline.name,
@@ -720,8 +730,10 @@ impl Setup {
 }
 
 /// Runs one target (from its checkpoint in `dir` if there is one), checkpointing every 5 s.
+#[allow(clippy::too_many_arguments)]
 fn run_target(
     setup: &Setup,
+    starts: &[&Start],
     baseline: &StartInfo,
     cfg: &EvolveConfig,
     target: f64,
@@ -734,7 +746,7 @@ fn run_target(
     let mut engine = Engine::new(&p);
     // the cheapest start that meets the bound (the first on ties)
     let mut from: Option<(usize, f64)> = None;
-    for (i, st) in setup.starts.iter().enumerate() {
+    for (i, st) in starts.iter().enumerate() {
         let e = engine.evaluate(&st.genome);
         let c = cfg.objective.cost(&e);
         if e.feasible && from.is_none_or(|(_, b)| c < b) {
@@ -746,12 +758,16 @@ fn run_target(
         return Err(Error::Other(format!(
             "no start circuit ({}) meets the target {} {}; start from an exact multiplier or \
              loosen the target",
-            cfg.starts.join(", "),
+            starts
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             cfg.metric.name(),
             target
         )));
     };
-    let start = &setup.starts[from];
+    let start = starts[from];
     let ckpt = dir.join(format!("{key}.state.json"));
     let mut state = std::fs::read_to_string(&ckpt)
         .ok()
@@ -849,6 +865,7 @@ fn run_target(
         improvements: state.improvements,
         error: written.error,
         from: start.name.clone(),
+        run: run_label(cfg, setup),
         energy_pj: mapped.energy,
         mult_energy_pj: mapped.mult_energy,
         area_um2: mapped.area,
@@ -885,7 +902,26 @@ pub fn evolve(cfg: &EvolveConfig, o: &EvolveOptions) -> Result<EvolveResult> {
     let setup = setup(cfg, o.liberty.as_deref(), work.path())?;
     let dir = o.cache_dir.join("evolve");
     std::fs::create_dir_all(&dir).at(&dir)?;
-    let keys: Vec<String> = cfg.targets.iter().map(|&t| setup.key(cfg, t)).collect();
+    // the ladder runs in waves of `wave` targets, tightest first; the circuits of earlier
+    // waves are further starts of later ones (so a looser target never ends above a tighter
+    // one's circuit), and a target's key chains the keys of every earlier wave
+    let mut order: Vec<usize> = (0..cfg.targets.len()).collect();
+    order.sort_by(|&a, &b| cfg.targets[a].total_cmp(&cfg.targets[b]));
+    let waves: Vec<Vec<usize>> = order.chunks(cfg.wave).map(|w| w.to_vec()).collect();
+    let mut keys = vec![String::new(); cfg.targets.len()];
+    let mut chain = String::new();
+    for w in &waves {
+        for &i in w {
+            keys[i] = sha256_hex(format!("{}{chain}", setup.key(cfg, cfg.targets[i])).as_bytes());
+        }
+        chain = sha256_hex(
+            format!(
+                "{chain}{}",
+                w.iter().map(|&i| keys[i].as_str()).collect::<String>()
+            )
+            .as_bytes(),
+        );
+    }
     let starts = setup.measure_starts(cfg)?;
     let cached: Vec<Option<Evolved>> = keys
         .iter()
@@ -911,22 +947,59 @@ pub fn evolve(cfg: &EvolveConfig, o: &EvolveOptions) -> Result<EvolveResult> {
     } else {
         ProgressBar::hidden()
     };
-    let results: Vec<Result<(Evolved, Option<f64>)>> = cfg
-        .targets
-        .par_iter()
-        .zip(&keys)
-        .zip(cached)
-        .map(|((&t, k), c)| {
-            if let Some(c) = c {
-                return Ok((c, None));
+    let mut cached: Vec<Option<Evolved>> = cached;
+    let mut results: Vec<Option<(Evolved, Option<f64>)>> = vec![None; cfg.targets.len()];
+    for w in &waves {
+        // earlier waves' circuits as further starts
+        let mut wave_starts: Vec<Start> = Vec::new();
+        for (i, r) in results.iter().enumerate() {
+            if let Some((e, _)) = r {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ i as u64);
+                let g = Genome::from_circuit(&e.circuit, &setup.gates)?;
+                let n = g.nodes.len();
+                let columns = cfg.columns.unwrap_or((n + n / 4).max(n + 32));
+                wave_starts.push(Start {
+                    name: cfg.name(cfg.targets[i]),
+                    genome: g
+                        .spread(&setup.gates, columns, cfg.levels_back, &mut rng)
+                        .map_err(Error::Other)?,
+                });
             }
-            let (e, secs) = run_target(&setup, &starts[0], cfg, t, k, &dir, &pb)?;
-            write_atomic(
-                &dir.join(format!("{k}.json")),
-                crate::util::json_pretty(&e)?.as_bytes(),
-            )?;
-            Ok((e, Some(secs)))
-        })
+        }
+        let all_starts: Vec<&Start> = setup.starts.iter().chain(&wave_starts).collect();
+        let done: Vec<Result<(usize, Evolved, Option<f64>)>> = w
+            .par_iter()
+            .map(|&i| {
+                let k = &keys[i];
+                if let Some(c) = cached[i].clone() {
+                    return Ok((i, c, None));
+                }
+                let (e, secs) = run_target(
+                    &setup,
+                    &all_starts,
+                    &starts[0],
+                    cfg,
+                    cfg.targets[i],
+                    k,
+                    &dir,
+                    &pb,
+                )?;
+                write_atomic(
+                    &dir.join(format!("{k}.json")),
+                    crate::util::json_pretty(&e)?.as_bytes(),
+                )?;
+                Ok((i, e, Some(secs)))
+            })
+            .collect();
+        for d in done {
+            let (i, e, secs) = d?;
+            cached[i] = None;
+            results[i] = Some((e, secs));
+        }
+    }
+    let results: Vec<Result<(Evolved, Option<f64>)>> = results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| Error::Other("a target was not run".into())))
         .collect();
     pb.finish_and_clear();
     let (mut circuits, run_seconds): (Vec<Evolved>, Vec<Option<f64>>) = results
@@ -950,18 +1023,18 @@ pub fn evolve(cfg: &EvolveConfig, o: &EvolveOptions) -> Result<EvolveResult> {
 
 fn run_label(cfg: &EvolveConfig, setup: &Setup) -> String {
     format!(
-        "starts {}, cells of {}, objective {:?}, lambda {}, <= {} mutations, stream of {} ({} x {} \
-         PE cycles per layer)",
+        "starts {}, cells of {}, objective {} ({} context), lambda {}, <= {} mutations, \
+         stream of {} ({} x {} PE cycles per layer)",
         cfg.starts.join(" "),
         setup.lib_name,
-        cfg.objective,
+        format!("{:?}", cfg.objective).to_lowercase(),
+        format!("{:?}", cfg.context).to_lowercase(),
         cfg.lambda,
         cfg.max_mutations,
         cfg.bench.display(),
         cfg.stream_slots,
         cfg.stream_len
     )
-    .to_lowercase()
 }
 
 fn write_outputs(
@@ -972,11 +1045,10 @@ fn write_outputs(
     circuits: &[Evolved],
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).at(out)?;
-    let label = run_label(cfg, setup);
     let mut files = Vec::new();
     for c in circuits {
         let p = out.join(format!("{}.v", c.name));
-        write_atomic(&p, c.verilog(&setup.gates, &label)?.as_bytes())?;
+        write_atomic(&p, c.verilog(&setup.gates)?.as_bytes())?;
         files.push(p);
     }
     let summary = Summary {

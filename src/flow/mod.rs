@@ -146,13 +146,41 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
             .as_bytes(),
     )?;
 
+    // 0. evolve the circuits the project asks for; they become candidates like any file
+    let mut candidates = p.candidates()?;
+    if let Some(cfg) = p.evolve_config(project_path)? {
+        let t = Instant::now();
+        say(
+            o,
+            &format!(
+                "[0/5] evolve: {} circuit(s) by CGP ({} generations each, cached per target)",
+                cfg.targets.len(),
+                cfg.generations
+            ),
+        );
+        let r = crate::evolve::evolve(
+            &cfg,
+            &crate::evolve::EvolveOptions {
+                liberty: p.accelerator.liberty.clone(),
+                cache_dir: o.cache_dir.clone(),
+                out: out.join("evolve"),
+                progress: o.progress,
+            },
+        )?;
+        candidates.extend(r.files.iter().map(|f| f.to_string_lossy().into_owned()));
+        stages.push(StageTime::since(
+            "evolve",
+            t,
+            r.run_seconds.iter().all(|s| s.is_none()),
+        ));
+    }
+
     // 1. characterize every candidate (and the exact multiplier)
     let t = Instant::now();
     say(
         o,
         "[1/5] characterize: every candidate multiplier, all 65,536 input pairs",
     );
-    let candidates = p.candidates()?;
     let mut mults = vec![crate::multiplier::Multiplier::builtin(
         crate::multiplier::Design::Exact,
     )];

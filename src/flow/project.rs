@@ -39,8 +39,10 @@ pub struct Network {
     pub kernel: String,
 }
 
-/// The candidate multipliers: built-in names (`["all"]` = the whole library) and globs of
-/// third-party Verilog files (EvoApproxLib's `mul8u_*.v` convention).
+/// The candidate multipliers: built-in names (`["all"]` = the whole library), globs of
+/// third-party Verilog files (EvoApproxLib's `mul8u_*.v` convention) and circuits to evolve
+/// (`evolve`: the keys of [`crate::evolve::EvolveConfig`]; `bench`, `rows`, `clock_ns`,
+/// `acc_bits` and the stream default to the project's network, accelerator and `[ppa]`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Multipliers {
@@ -48,6 +50,8 @@ pub struct Multipliers {
     pub builtin: Vec<String>,
     #[serde(default)]
     pub verilog: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evolve: Option<toml::Table>,
 }
 
 impl Default for Multipliers {
@@ -55,6 +59,7 @@ impl Default for Multipliers {
         Multipliers {
             builtin: all(),
             verilog: vec![],
+            evolve: None,
         }
     }
 }
@@ -259,6 +264,9 @@ impl Project {
                 p.network.bench.display()
             )));
         }
+        if p.multipliers.evolve.is_some() {
+            p.evolve_config(path)?;
+        }
         if !p.accelerator.exact_fallback {
             return Err(bad(
                 "[accelerator] exact_fallback = false: the search needs the exact MXU (route 0) \
@@ -282,6 +290,51 @@ impl Project {
             .parse::<crate::search::methods::Method>()
             .map_err(|e| bad(format!("[chip] method: {e}")))?;
         Ok(p)
+    }
+
+    /// The `[multipliers] evolve` settings with the project's defaults filled in (None when
+    /// there is nothing to evolve); `path` is the project file, for messages and paths.
+    pub fn evolve_config(&self, path: &Path) -> Result<Option<crate::evolve::EvolveConfig>> {
+        let Some(t) = &self.multipliers.evolve else {
+            return Ok(None);
+        };
+        let mut t = t.clone();
+        let base = path.parent().unwrap_or(Path::new("."));
+        // relative paths in the table are relative to the project file
+        if let Some(toml::Value::String(b)) = t.get("bench") {
+            let b = base.join(b).to_string_lossy().into_owned();
+            t.insert("bench".into(), toml::Value::String(b));
+        }
+        let defaults = [
+            (
+                "bench",
+                toml::Value::String(self.network.bench.to_string_lossy().into_owned()),
+            ),
+            ("rows", toml::Value::Integer(self.accelerator.rows as i64)),
+            ("clock_ns", toml::Value::Float(self.accelerator.clock_ns)),
+            (
+                "stream_images",
+                toml::Value::Integer(self.ppa.images as i64),
+            ),
+            ("stream_slots", toml::Value::Integer(self.ppa.slots as i64)),
+            ("stream_len", toml::Value::Integer(self.ppa.len as i64)),
+            ("stream_seed", toml::Value::Integer(self.ppa.seed as i64)),
+        ];
+        for (k, v) in defaults {
+            t.entry(k.to_string()).or_insert(v);
+        }
+        let mut c: crate::evolve::EvolveConfig =
+            t.try_into().map_err(|e: toml::de::Error| Error::Input {
+                file: path.into(),
+                message: format!("[multipliers] evolve: {e}"),
+            })?;
+        for s in &mut c.starts {
+            if s.ends_with(".v") && Path::new(s.as_str()).is_relative() {
+                *s = base.join(&*s).to_string_lossy().into_owned();
+            }
+        }
+        c.check(path)?;
+        Ok(Some(c))
     }
 
     /// The search methods, in the order given ("all" expands to every method).
@@ -382,5 +435,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("matches no file"), "{e}");
+    }
+
+    #[test]
+    fn evolve_settings_take_the_projects_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        let bench = d.path().join("b");
+        std::fs::create_dir_all(&bench).unwrap();
+        std::fs::write(bench.join("benchmark.json"), "{}").unwrap();
+        let f = d.path().join("autoapprox.toml");
+        std::fs::write(
+            &f,
+            "[network]\nbench = \"b\"\n[accelerator]\nrows = 8\n[ppa]\nslots = 5\n\
+             [multipliers]\nevolve = { targets = [0.5, 2.0], distribution = \"workload\" }\n",
+        )
+        .unwrap();
+        let p = Project::load(&f).unwrap();
+        let c = p.evolve_config(&f).unwrap().unwrap();
+        assert_eq!(c.targets, [0.5, 2.0]);
+        assert_eq!(c.distribution, crate::evolve::Distribution::Workload);
+        assert_eq!((c.bench.clone(), c.rows, c.stream_slots), (bench, 8, 5));
+        assert_eq!(
+            c.generations,
+            crate::evolve::EvolveConfig::default().generations
+        );
+        std::fs::write(
+            &f,
+            "[network]\nbench = \"b\"\n[multipliers]\nevolve = { targets = [1.0], lamda = 2 }\n",
+        )
+        .unwrap();
+        let e = Project::load(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("evolve") && e.contains("lamda") && e.contains("autoapprox.toml"),
+            "{e}"
+        );
     }
 }

@@ -32,6 +32,9 @@ pub enum Design {
     Kulkarni { t: u32 },
     /// Wallace tree with approximate carry-free 4:2 compressors in columns below `cols`.
     Compressor42 { cols: u32 },
+    /// Circuit `i` of the evolved family (`mac_verilog/evolved.json`, made by
+    /// `autoapprox evolve --config mac_verilog/evolved.toml`).
+    Evolved(u8),
 }
 
 /// The built-in library, in a stable order (the exact multiplier first).
@@ -61,7 +64,75 @@ pub const LIBRARY: &[Design] = &[
     Design::Compressor42 { cols: 6 },
     Design::Compressor42 { cols: 9 },
     Design::Compressor42 { cols: 16 },
+    Design::Evolved(0),
+    Design::Evolved(1),
+    Design::Evolved(2),
+    Design::Evolved(3),
+    Design::Evolved(4),
+    Design::Evolved(5),
+    Design::Evolved(6),
+    Design::Evolved(7),
+    Design::Evolved(8),
+    Design::Evolved(9),
+    Design::Evolved(10),
+    Design::Evolved(11),
 ];
+
+/// The evolved family: `mac_verilog/evolved.json` (written by `autoapprox evolve`) and the
+/// default cell library its netlists are made of, parsed once.
+pub struct EvolvedFamily {
+    pub gates: crate::evolve::gates::GateSet,
+    pub summary: crate::evolve::Summary,
+    /// Each circuit's table, computed gate by gate from its netlist (the model).
+    tables: Vec<std::sync::OnceLock<Vec<u16>>>,
+}
+
+/// The committed evolved family (compiled in).
+pub fn evolved_family() -> &'static EvolvedFamily {
+    static FAMILY: std::sync::OnceLock<EvolvedFamily> = std::sync::OnceLock::new();
+    FAMILY.get_or_init(|| {
+        let lib = crate::ppa::liberty::Library::from_str(
+            crate::ppa::DEFAULT_LIBERTY,
+            std::path::Path::new(crate::ppa::DEFAULT_LIBERTY_NAME),
+        )
+        .expect("the built-in cell library parses");
+        let gates = crate::evolve::gates::GateSet::from_library(&lib, None)
+            .expect("the built-in cell library has gates");
+        let summary: crate::evolve::Summary =
+            serde_json::from_str(include_str!("../../mac_verilog/evolved.json"))
+                .expect("mac_verilog/evolved.json is what `autoapprox evolve` writes");
+        let tables = summary
+            .circuits
+            .iter()
+            .map(|_| std::sync::OnceLock::new())
+            .collect();
+        EvolvedFamily {
+            gates,
+            summary,
+            tables,
+        }
+    })
+}
+
+impl EvolvedFamily {
+    fn circuit(&self, i: u8) -> &crate::evolve::Evolved {
+        self.summary
+            .circuits
+            .get(i as usize)
+            .expect("LIBRARY lists exactly the circuits of mac_verilog/evolved.json")
+    }
+
+    fn table(&self, i: u8) -> &[u16] {
+        self.tables[i as usize].get_or_init(|| {
+            let g =
+                crate::evolve::genome::Genome::from_circuit(&self.circuit(i).circuit, &self.gates)
+                    .expect("the committed netlists use the built-in cells");
+            (0..1u32 << 16)
+                .map(|p| g.eval(&self.gates, p >> 8, p & 255) as u16)
+                .collect()
+        })
+    }
+}
 
 const N: usize = 8;
 
@@ -76,6 +147,7 @@ impl Design {
             Design::Mitchell { w } => format!("mul8u_mitchell_w{w}"),
             Design::Kulkarni { t } => format!("mul8u_kulkarni_t{t}"),
             Design::Compressor42 { cols } => format!("mul8u_c42_c{cols}"),
+            Design::Evolved(i) => evolved_family().circuit(i).name.clone(),
         }
     }
 
@@ -89,6 +161,7 @@ impl Design {
             Design::Mitchell { .. } => "mitchell",
             Design::Kulkarni { .. } => "kulkarni",
             Design::Compressor42 { .. } => "compressor42",
+            Design::Evolved(_) => EVOLVED_FAMILY,
         }
     }
 
@@ -102,6 +175,10 @@ impl Design {
             Design::Mitchell { w } => format!("w={w}"),
             Design::Kulkarni { t } => format!("t={t}"),
             Design::Compressor42 { cols } => format!("cols={cols}"),
+            Design::Evolved(i) => {
+                let c = evolved_family().circuit(i);
+                format!("{}<={}", c.metric.name().to_uppercase(), c.target)
+            }
         }
     }
 
@@ -154,6 +231,7 @@ impl Design {
                  other columns use exact full/half adders; a ripple-carry adder finishes. \
                  Always underestimates."
             ),
+            Design::Evolved(_) => "Evolved by autoapprox evolve (the file's header).".into(),
         }
     }
 
@@ -167,6 +245,7 @@ impl Design {
             Design::Drum { .. } => "S. Hashemi, R. I. Bahar, S. Reda, \"DRUM: A dynamic range unbiased multiplier for approximate applications\", ICCAD 2015",
             Design::Mitchell { .. } => "J. N. Mitchell, \"Computer multiplication and division using binary logarithms\", IRE Trans. Electronic Computers, 1962; mantissa truncation as in M. S. Kim et al., \"Efficient Mitchell's approximate log multipliers for convolutional neural networks\", IEEE TC 68(5), 2019",
             Design::Kulkarni { .. } => "P. Kulkarni, P. Gupta, M. Ercegovac, \"Trading accuracy for power with an underdesigned multiplier architecture\", VLSI Design 2011",
+            Design::Evolved(_) => "Cartesian genetic programming (J. F. Miller, \"An empirical study of the efficiency of learning boolean functions using a Cartesian genetic programming approach\", GECCO 1999) from the exact netlist under an error bound, as for EvoApproxLib (V. Mrazek et al., \"EvoApprox8b: Library of approximate adders and multipliers for circuit design and benchmarking of approximation methods\", DATE 2017); autoapprox evolve",
             Design::Compressor42 { .. } => "approximate 4:2 compressors in the style of A. Momeni et al., \"Design and analysis of approximate compressors for multiplication\", IEEE TC 64(4), 2015 (the carry-free OR-based variant described above)",
         }
     }
@@ -178,6 +257,13 @@ impl Design {
 
     /// The complete Verilog-2001 source file.
     pub fn verilog(&self) -> String {
+        if let Design::Evolved(i) = *self {
+            let f = evolved_family();
+            return f
+                .circuit(i)
+                .verilog(&f.gates)
+                .expect("the committed netlists use the built-in cells");
+        }
         let name = self.name();
         let mut s = String::new();
         let _ = writeln!(
@@ -253,6 +339,7 @@ impl Design {
             Design::Drum { k } => (drum_rtl(k), vec![]),
             Design::Mitchell { w } => (mitchell_rtl(w), vec![]),
             Design::Kulkarni { t } => (kulkarni_rtl(t), vec![]),
+            Design::Evolved(_) => unreachable!("evolved files are written whole by verilog()"),
         }
     }
 
@@ -260,6 +347,9 @@ impl Design {
     pub fn model(&self, a: u32, b: u32) -> u32 {
         debug_assert!(a < 256 && b < 256);
         match *self {
+            // the netlist itself, gate by gate (the Verilog is written from the same netlist
+            // by a different path: the Liberty functions as Verilog expressions)
+            Design::Evolved(i) => evolved_family().table(i)[(a << 8 | b) as usize] as u32,
             Design::Exact => a * b,
             Design::Bam { vbl, hbl } => {
                 let mut s = 0;

@@ -35,6 +35,11 @@ pub struct VariantPpa {
     pub layers: BTreeMap<String, (f64, f64)>,
     /// leakage of the MXU's rows x cols PEs (the skew registers are left out), nW
     pub mxu_leakage_nw: f64,
+    /// the multiplier's family and mean relative error (%), from its characterization
+    #[serde(default)]
+    pub family: String,
+    #[serde(default)]
+    pub mre_pct: f64,
 }
 
 /// The model: array geometry, the common clock, and the variants.

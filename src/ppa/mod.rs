@@ -139,6 +139,15 @@ pub fn run(acc: &Accelerator, spec_path: &Path, o: &PpaOptions) -> Result<PpaRep
     let (chars, _) = timed(&mut seconds, "characterize", || {
         characterize::characterize(&owned, &o.characterize)
     })?;
+    let kinds: BTreeMap<String, (String, f64)> = chars
+        .iter()
+        .map(|c| {
+            (
+                c.mult.name.clone(),
+                (c.mult.family.clone(), c.metrics.mre_pct),
+            )
+        })
+        .collect();
     let luts: BTreeMap<String, Lut> = chars
         .into_iter()
         .map(|c| (c.mult.name.clone(), c.lut))
@@ -368,6 +377,8 @@ pub fn run(acc: &Accelerator, spec_path: &Path, o: &PpaOptions) -> Result<PpaRep
                 layers: per_layer,
                 // the MXU's PEs (skew registers left out)
                 mxu_leakage_nw: models[v].1.leakage_nw * (acc.spec.rows * acc.spec.cols) as f64,
+                family: kinds[name].0.clone(),
+                mre_pct: kinds[name].1,
             },
         );
     }
@@ -623,6 +634,53 @@ impl PpaReport {
         s
     }
 
+    /// The front of the evolved family against the front of the others: at the MRE of every
+    /// variant, the lowest PE energy (relative to the exact PE) of each side with MRE at or
+    /// below it. Empty when the report has no evolved variant.
+    pub fn front_table(&self) -> String {
+        let evolved = crate::multiplier::builtin::EVOLVED_FAMILY;
+        let v: Vec<&VariantPpa> = self.chip.variants.values().collect();
+        if !v.iter().any(|x| x.family == evolved) {
+            return String::new();
+        }
+        let ex = self.chip.variants[&self.chip.exact].pe_energy_pj;
+        let mut levels: Vec<f64> = v.iter().map(|x| x.mre_pct).collect();
+        levels.sort_by(f64::total_cmp);
+        levels.dedup();
+        let best = |mine: bool, level: f64| {
+            v.iter()
+                .filter(|x| {
+                    x.mre_pct <= level
+                        && (x.multiplier == self.chip.exact || (x.family == evolved) == mine)
+                })
+                .min_by(|a, b| a.pe_energy_pj.total_cmp(&b.pe_energy_pj))
+                .map(|x| (x.multiplier.clone(), x.pe_energy_pj / ex))
+        };
+        let mut s = String::from(
+            "| MRE % at most | evolved: best | PE vs exact | other families: best | PE vs exact | evolved lower |\n|---:|---|---:|---|---:|---|\n",
+        );
+        for l in levels {
+            let (Some(e), Some(o)) = (best(true, l), best(false, l)) else {
+                continue;
+            };
+            s.push_str(&format!(
+                "| {l:.4} | {} | {:.3} | {} | {:.3} | {} |\n",
+                e.0,
+                e.1,
+                o.0,
+                o.1,
+                if e.1 < o.1 {
+                    "yes"
+                } else if e.1 == o.1 {
+                    "equal"
+                } else {
+                    "no"
+                }
+            ));
+        }
+        s
+    }
+
     pub fn sta_table(&self) -> String {
         let mut s = String::from(
             "| netlist | ours µW | OpenSTA µW | ratio | OpenSTA, clock pins once per edge | ratio | ours internal | OpenSTA internal | ours switching | OpenSTA switching |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
@@ -662,14 +720,36 @@ impl PpaReport {
             .collect();
         let svg = crate::report::plots::mult_vs_pe_energy(&pts, self.spearman_mult_vs_pe)?;
         write_atomic(&dir.join("mult_vs_pe.svg"), svg.as_bytes())?;
+        let ex = self.chip.variants[&self.chip.exact].pe_energy_pj;
+        let front: Vec<crate::report::plots::FrontPoint> = self
+            .chip
+            .variants
+            .values()
+            .map(|v| crate::report::plots::FrontPoint {
+                name: v.multiplier.clone(),
+                family: v.family.clone(),
+                mre_pct: v.mre_pct,
+                energy: v.pe_energy_pj / ex,
+            })
+            .collect();
+        write_atomic(
+            &dir.join("front.svg"),
+            crate::report::plots::energy_front(&front)?.as_bytes(),
+        )?;
+        let front = self.front_table();
+        let front = if front.is_empty() {
+            front
+        } else {
+            format!("## Fronts: evolved vs the other families\n\n{front}\n")
+        };
         let md = format!(
             "# PPA of {spec}\n\nCell library: `{lib}` (sha256 {sha}). Workload: operand streams of \
              `{bench}` ({cycles} PE cycles). Common clock: {clk:.3} ns (the slowest PE). Energies \
              from toggle counts of a zero-delay gate-level simulation (no glitches), pin loads only \
              (no wires).\n\n## Variants\n\n{table}\nSpearman rank correlation, multiplier-only vs PE \
-             energy per MAC: {rho}.\n\n![multiplier vs PE energy](mult_vs_pe.svg)\n\n## PE energy per \
+             energy per MAC: {rho}.\n\n![multiplier vs PE energy](mult_vs_pe.svg)\n\n![PE energy vs MRE by family](front.svg)\n\n## PE energy per \
              MAC by layer (fJ)\n\n{layers}\n## Cross-check with OpenSTA report_power (same input \
-             activities)\n\n{sta}\n",
+             activities)\n\n{sta}\n{front}",
             spec = self.spec,
             lib = self.liberty,
             sha = &self.liberty_sha256[..12.min(self.liberty_sha256.len())],

@@ -256,6 +256,129 @@ pub fn mult_vs_pe_energy(points: &[(String, f64, f64)], spearman: Option<f64>) -
     Ok(svg)
 }
 
+/// One multiplier on an energy-vs-error front.
+#[derive(Clone, Debug)]
+pub struct FrontPoint {
+    pub name: String,
+    pub family: String,
+    pub mre_pct: f64,
+    /// PE energy per MAC relative to the exact PE
+    pub energy: f64,
+}
+
+/// The Pareto front of `pts` (lowest energy at or below each MRE), as step-line vertices.
+fn front_steps(pts: &[&FrontPoint], x_lo: f64, x_hi: f64) -> Vec<(f64, f64)> {
+    let mut v: Vec<&FrontPoint> = pts.to_vec();
+    v.sort_by(|a, b| a.mre_pct.total_cmp(&b.mre_pct));
+    let mut out = Vec::new();
+    let mut best = f64::INFINITY;
+    for p in v {
+        if p.energy < best {
+            let x = p.mre_pct.max(x_lo);
+            if best.is_finite() {
+                out.push((x, best));
+            }
+            out.push((x, p.energy));
+            best = p.energy;
+        }
+    }
+    if best.is_finite() {
+        out.push((x_hi, best));
+    }
+    out
+}
+
+/// PE energy (relative to the exact PE) against MRE, one colour per family, with the front of
+/// the evolved family and the front of all the others as step lines (the exact multiplier,
+/// MRE 0, sits at the left edge).
+pub fn energy_front(pts: &[FrontPoint]) -> Result<String> {
+    let pos = pts
+        .iter()
+        .map(|p| p.mre_pct)
+        .filter(|m| *m > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let x_lo = if pos.is_finite() { pos / 3.0 } else { 1e-3 };
+    let x_hi = pts.iter().map(|p| p.mre_pct).fold(1.0, f64::max) * 2.0;
+    let y_lo = pts.iter().map(|p| p.energy).fold(1.0, f64::min) - 0.02;
+    let y_hi = pts.iter().map(|p| p.energy).fold(1.0, f64::max) + 0.02;
+    let mut families: Vec<&str> = pts.iter().map(|p| p.family.as_str()).collect();
+    families.sort_unstable();
+    families.dedup();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (820, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(perr)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "PE energy per MAC vs mean relative error (fronts: evolved vs the others)",
+                ("sans-serif", 18),
+            )
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d((x_lo..x_hi).log_scale(), y_lo..y_hi)
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .x_desc("MRE % (exact at the left edge)")
+            .y_desc("PE energy / exact PE energy")
+            .y_label_formatter(&|v| format!("{v:.2}"))
+            .draw()
+            .map_err(perr)?;
+        let evolved = crate::multiplier::builtin::EVOLVED_FAMILY;
+        for (label, mine, color) in [
+            ("front: evolved", true, RGBColor(200, 30, 30)),
+            ("front: other families", false, RGBColor(60, 60, 60)),
+        ] {
+            let sel: Vec<&FrontPoint> = pts
+                .iter()
+                .filter(|p| (p.family == evolved) == mine || p.mre_pct == 0.0)
+                .collect();
+            if sel.iter().all(|p| p.mre_pct == 0.0) {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    front_steps(&sel, x_lo, x_hi),
+                    color.stroke_width(2),
+                ))
+                .map_err(perr)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        }
+        for (fi, fam) in families.iter().enumerate() {
+            let color = Palette99::pick(fi).to_rgba();
+            let data: Vec<&FrontPoint> = pts.iter().filter(|p| p.family == *fam).collect();
+            chart
+                .draw_series(
+                    data.iter()
+                        .map(|p| Circle::new((p.mre_pct.max(x_lo), p.energy), 4, color.filled())),
+                )
+                .map_err(perr)?
+                .label(fam.to_string())
+                .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
+            chart
+                .draw_series(data.iter().map(|p| {
+                    Text::new(
+                        p.name.trim_start_matches("mul8u_").to_string(),
+                        (p.mre_pct.max(x_lo), p.energy),
+                        ("sans-serif", 9),
+                    )
+                }))
+                .map_err(perr)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(perr)?;
+        root.present().map_err(perr)?;
+    }
+    Ok(svg)
+}
+
 /// Sensitivity heatmap: layers (rows) x multipliers ranked by MRE (columns), colour = top-1
 /// change when only that layer uses that multiplier (white = no loss, red = loss, blue = gain),
 /// like the paper's sensitivity figure.
