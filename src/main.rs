@@ -168,19 +168,27 @@ enum Cmd {
         alpha1: f64,
         #[arg(long, default_value_t = 1.2)]
         alpha2: f64,
-        /// Tie threshold, points of calibrated top-1.
+        /// Tie threshold, points of calibrated top-1 (a candidate more than this below τ on its
+        /// own layer is pruned).
         #[arg(long, default_value_t = 0.2)]
         tie: f64,
+        /// One-sided confidence of the paired bound on Δ top-1 that feasibility uses.
+        #[arg(long, default_value_t = 0.95)]
+        confidence: f64,
+        /// Probability of holding on a fresh validation-sized set (no worse than exact int8)
+        /// that a confirmed design needs on the confirmation set.
+        #[arg(long, default_value_t = 0.8)]
+        hold: f64,
         /// Hypervolume reference: this many points of top-1 below τ.
         #[arg(long, default_value_t = 1.0)]
         hv_span: f64,
         /// Skip re-measuring the chosen designs on the test split.
         #[arg(long)]
         no_test: bool,
-        /// Per run, check this many of its lowest-energy feasible mappings on the validation
-        /// images outside the sample; the first that keeps τ there is the `confirmed` design
-        /// (0: no confirmation).
-        #[arg(long, default_value_t = 5)]
+        /// Per run, check this many of its feasible mappings (the energy-KL front, by energy)
+        /// on the validation images outside the sample; the first that holds there (bound ≥ τ
+        /// and --hold) is the `confirmed` design (0: no confirmation).
+        #[arg(long, default_value_t = 8)]
         confirm: usize,
         /// lut, gather or lowrank.
         #[arg(long, default_value = "lut")]
@@ -289,7 +297,7 @@ struct EvalArgs {
     /// Per-channel standard deviation, e.g. 0.229,0.224,0.225.
     #[arg(long, value_delimiter = ',')]
     std: Vec<f32>,
-    /// test (held out), validation (the search split) or train.
+    /// test (held out), validation (the search split), train or test-file (the whole test file).
     #[arg(long, default_value = "test")]
     split: String,
     /// float (reference), exact (int8), lut (bit-exact approximate), gather (naive LUT), lowrank.
@@ -631,6 +639,8 @@ fn run(cli: Cli) -> Result<()> {
             alpha1,
             alpha2,
             tie,
+            confidence,
+            hold,
             hv_span,
             no_test,
             confirm,
@@ -685,6 +695,8 @@ fn run(cli: Cli) -> Result<()> {
                     tau_rel: tau,
                     phi,
                     tie,
+                    confidence,
+                    hold,
                 },
                 hv_span,
                 test: !no_test,

@@ -31,7 +31,8 @@ fn fixture() -> &'static Fixture {
         let bench = Benchmark::load(&bench_dir())
             .expect("mnist-cnn is not installed: run `make benchmarks`");
         let graph = onnx::load(&bench.model_path()).unwrap();
-        let test = bench.split("test").unwrap();
+        // the whole t10k file: the published accuracy refers to it
+        let test = bench.split("test-file").unwrap();
         let cache = tempfile::tempdir().unwrap();
         let mults: Vec<Multiplier> = [
             Design::Exact,
@@ -210,7 +211,7 @@ fn approximating_more_layers_costs_more_accuracy() {
 #[test]
 fn balanced_sample_is_balanced_and_deterministic() {
     let v = fixture().bench.split("validation").unwrap();
-    assert_eq!(v.len(), 10_000);
+    assert_eq!(v.len(), 5_000);
     let s = v.balanced_sample(1000, 42);
     assert_eq!(s, v.balanced_sample(1000, 42));
     assert_ne!(s, v.balanced_sample(1000, 43));
@@ -295,4 +296,51 @@ fn layer_muls_follow_the_mapping_and_reject_unknown_multipliers() {
         .to_string()
         .contains("mul8u_nope"));
     assert!("fast".parse::<KernelKind>().is_err());
+}
+
+#[test]
+fn mnist_validation_is_every_second_test_image_and_test_is_the_rest() {
+    let b = &fixture().bench;
+    assert_eq!(b.validation.from, "test", "{}", b.validation_provenance());
+    let (file, val, test) = (
+        b.split("test-file").unwrap(),
+        b.split("validation").unwrap(),
+        b.split("test").unwrap(),
+    );
+    assert_eq!((file.len(), val.len(), test.len()), (10_000, 5_000, 5_000));
+    let px = file.shape.iter().product::<usize>();
+    let img = |d: &Dataset, i: usize| d.pixels[i * px..(i + 1) * px].to_vec();
+    for k in [0, 1, 2_499, 4_999] {
+        assert_eq!(img(&val, k), img(&file, 2 * k));
+        assert_eq!(img(&test, k), img(&file, 2 * k + 1));
+        assert_eq!(val.labels[k], file.labels[2 * k]);
+        assert_eq!(test.labels[k], file.labels[2 * k + 1]);
+    }
+    // a benchmark.json whose validation range does not fit its file is a clear error
+    let tmp = tempfile::tempdir().unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.dir.join("benchmark.json")).unwrap())
+            .unwrap();
+    for key in [
+        "model",
+        "train_images",
+        "train_labels",
+        "test_images",
+        "test_labels",
+    ] {
+        let f = b.dir.join(json[key].as_str().unwrap());
+        json[key] = serde_json::Value::String(f.to_string_lossy().into_owned());
+    }
+    json["validation"]["count"] = 6_000.into();
+    std::fs::write(tmp.path().join("benchmark.json"), json.to_string()).unwrap();
+    let e = Benchmark::load(tmp.path())
+        .unwrap()
+        .split("validation")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("benchmark.json") && e.contains("outside"), "{e}");
+    json["validation"]["from"] = "dev".into();
+    std::fs::write(tmp.path().join("benchmark.json"), json.to_string()).unwrap();
+    let e = Benchmark::load(tmp.path()).unwrap_err().to_string();
+    assert!(e.contains("`train` or `test`"), "{e}");
 }

@@ -304,6 +304,8 @@ pub fn run(project_path: &Path, o: &RunOptions) -> Result<FlowSummary> {
             tau_rel: s.tau,
             phi: s.phi,
             tie: s.tie,
+            confidence: s.confidence,
+            hold: s.hold,
         },
         hv_span: 1.0,
         test: true,

@@ -145,8 +145,14 @@ pub struct Search {
     pub alpha2: f64,
     #[serde(default = "tie")]
     pub tie: f64,
+    /// One-sided confidence of the paired bound on Δ top-1 that feasibility uses.
+    #[serde(default = "confidence")]
+    pub confidence: f64,
+    /// Probability of holding on a fresh validation-sized set a confirmed design needs.
+    #[serde(default = "hold")]
+    pub hold: f64,
     /// Feasible mappings per run checked on the validation images outside the sample.
-    #[serde(default = "five")]
+    #[serde(default = "eight")]
     pub confirm: usize,
 }
 
@@ -222,8 +228,14 @@ fn alpha2() -> f64 {
 fn tie() -> f64 {
     0.2
 }
-fn five() -> usize {
-    5
+fn confidence() -> f64 {
+    0.95
+}
+fn hold() -> f64 {
+    0.8
+}
+fn eight() -> usize {
+    8
 }
 fn gpbo() -> String {
     "gpbo".into()

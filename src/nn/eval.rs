@@ -55,6 +55,58 @@ pub fn evaluate(
     })
 }
 
+/// The network's outputs on every image of `ds`: `classes` values per image, image-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Logits {
+    pub classes: usize,
+    pub data: Vec<f32>,
+}
+
+impl Logits {
+    pub fn len(&self) -> usize {
+        self.data.len() / self.classes.max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.classes..(i + 1) * self.classes]
+    }
+
+    /// The predicted class of image `i`: the arg max (ties: the lowest index, as `evaluate`).
+    pub fn argmax(&self, i: usize) -> usize {
+        let r = self.row(i);
+        let mut best = 0;
+        for (j, &v) in r.iter().enumerate() {
+            if v > r[best] {
+                best = j;
+            }
+        }
+        best
+    }
+}
+
+/// Runs `net` over the dataset in batches and keeps its outputs.
+pub fn logits(
+    net: &dyn Fn(Tensor) -> Result<Tensor>,
+    ds: &Dataset,
+    scale: f32,
+    batch: usize,
+) -> Result<Logits> {
+    let batch = batch.max(1);
+    let mut data = Vec::new();
+    let mut classes = 0;
+    for lo in (0..ds.len()).step_by(batch) {
+        let hi = (lo + batch).min(ds.len());
+        let out = net(ds.batch_f32(lo, hi, scale))?;
+        classes = out.item_len();
+        data.extend_from_slice(&out.data);
+    }
+    Ok(Logits { classes, data })
+}
+
 /// Subtracts `mean[c]` and divides by `std[c]` per channel (axis 1); empty slices do nothing,
 /// a single value applies to every channel.
 pub fn normalize(x: &mut Tensor, mean: &[f32], std: &[f32]) {
@@ -142,10 +194,48 @@ pub struct Benchmark {
     pub scale: f32,
 }
 
+/// Where the validation split comes from: a range of the training file (a model trained on the
+/// rest) or of the test file (the test split is then the test file minus that range). Either
+/// way it must be data the model never trained on; `held_out` says how that is known.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ValidationSplit {
+    /// `train` (default) or `test`: the file the range is taken from
+    #[serde(default = "default_from")]
+    pub from: String,
     pub start: usize,
     pub count: usize,
+    /// every `step`-th image from `start` (default 1: a contiguous range); MNIST's test file,
+    /// for one, is ordered easy half first, so halving it takes every second image
+    #[serde(default = "one")]
+    pub step: usize,
+    /// how it is known that the model never trained on these images (the report quotes it)
+    #[serde(default)]
+    pub held_out: Option<String>,
+}
+
+fn default_from() -> String {
+    "train".into()
+}
+
+fn one() -> usize {
+    1
+}
+
+impl ValidationSplit {
+    /// The indices (into its file) of the validation images.
+    pub fn indices(&self) -> Vec<usize> {
+        (0..self.count)
+            .map(|k| self.start + k * self.step)
+            .collect()
+    }
+
+    fn end(&self) -> usize {
+        if self.count == 0 {
+            self.start
+        } else {
+            self.start + (self.count - 1) * self.step + 1
+        }
+    }
 }
 
 impl Benchmark {
@@ -156,9 +246,24 @@ impl Benchmark {
             message: format!("{e}; install the benchmark first (`make benchmarks`)"),
         })?;
         let mut b: Benchmark = serde_json::from_str(&text).map_err(|e| Error::Input {
-            file: p,
+            file: p.clone(),
             message: e.to_string(),
         })?;
+        if b.validation.step == 0 {
+            return Err(Error::Input {
+                file: p,
+                message: "validation.step must be at least 1".into(),
+            });
+        }
+        if b.validation.from != "train" && b.validation.from != "test" {
+            return Err(Error::Input {
+                file: p,
+                message: format!(
+                    "validation.from is `{}`; it must be `train` or `test`",
+                    b.validation.from
+                ),
+            });
+        }
         b.dir = dir.to_path_buf();
         Ok(b)
     }
@@ -167,28 +272,83 @@ impl Benchmark {
         self.dir.join(&self.model)
     }
 
-    /// `test` (held out), `validation` (the search's split, disjoint from test) or `train`.
+    fn train_file(&self) -> Result<Dataset> {
+        Dataset::from_idx(
+            &self.dir.join(&self.train_images),
+            &self.dir.join(&self.train_labels),
+        )
+    }
+
+    fn test_file(&self) -> Result<Dataset> {
+        Dataset::from_idx(
+            &self.dir.join(&self.test_images),
+            &self.dir.join(&self.test_labels),
+        )
+    }
+
+    /// `test` (held out: the test file, minus the validation range when the validation split
+    /// is taken from it), `validation` (the search's split, disjoint from test), `train` (the
+    /// training file) or `test-file` (the whole test file, which published accuracies refer
+    /// to; it overlaps the validation split when that comes from the test file).
     pub fn split(&self, which: &str) -> Result<Dataset> {
-        match which {
-            "test" => Dataset::from_idx(
-                &self.dir.join(&self.test_images),
-                &self.dir.join(&self.test_labels),
-            ),
-            "train" | "validation" => {
-                let all = Dataset::from_idx(
-                    &self.dir.join(&self.train_images),
-                    &self.dir.join(&self.train_labels),
-                )?;
-                Ok(if which == "train" {
-                    all
-                } else {
-                    all.range(self.validation.start, self.validation.count)
-                })
+        let v = &self.validation;
+        let check = |len: usize| -> Result<()> {
+            if v.end() > len {
+                return Err(Error::Input {
+                    file: self.dir.join("benchmark.json"),
+                    message: format!(
+                        "validation images {}..{} (step {}) are outside the {} file's {} images",
+                        v.start,
+                        v.end(),
+                        v.step,
+                        v.from,
+                        len
+                    ),
+                });
             }
+            Ok(())
+        };
+        let range = |d: Dataset| -> Result<Dataset> {
+            check(d.len())?;
+            Ok(d.subset(&v.indices()))
+        };
+        match which {
+            "test-file" => self.test_file(),
+            "train" => self.train_file(),
+            "test" if v.from == "test" => {
+                let all = self.test_file()?;
+                check(all.len())?;
+                let val: std::collections::HashSet<usize> = v.indices().into_iter().collect();
+                let keep: Vec<usize> = (0..all.len()).filter(|i| !val.contains(i)).collect();
+                Ok(all.subset(&keep))
+            }
+            "test" => self.test_file(),
+            "validation" if v.from == "test" => range(self.test_file()?),
+            "validation" => range(self.train_file()?),
             other => Err(Error::Other(format!(
-                "unknown split `{other}` (test, validation, train)"
+                "unknown split `{other}` (test, validation, train, test-file)"
             ))),
         }
+    }
+
+    /// One line on the validation split's provenance, for reports.
+    pub fn validation_provenance(&self) -> String {
+        let v = &self.validation;
+        format!(
+            "validation: {} images {}..{}{} of the {} file{}",
+            v.count,
+            v.start,
+            v.end(),
+            if v.step > 1 {
+                format!(" (every {})", v.step)
+            } else {
+                String::new()
+            },
+            v.from,
+            v.held_out
+                .as_ref()
+                .map_or(String::new(), |h| format!(" ({h})"))
+        )
     }
 }
 

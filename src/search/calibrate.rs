@@ -12,6 +12,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::nn::eval::{self, Benchmark, KernelKind};
 use crate::nn::onnx;
 use crate::nn::quant::{LayerMul, QuantNet};
+use crate::search::oracle::{Outcome, Paired};
 use crate::util::{sha256_hex, write_atomic};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const CALIB_VERSION: u32 = 1;
+const CALIB_VERSION: u32 = 2;
 
 #[derive(Debug, Clone)]
 pub struct CalibrateOptions {
@@ -51,6 +52,13 @@ pub struct CalibrationTable {
     /// top1[layer][multiplier]
     pub top1: Vec<Vec<f64>>,
     pub top5: Vec<Vec<f64>>,
+    /// kl[layer][multiplier]: mean KL(exact int8 ‖ network) over the sample, nats — the
+    /// continuous fidelity measure the relaxation ranks by — and its standard error
+    pub kl: Vec<Vec<f64>>,
+    pub kl_se: Vec<Vec<f64>>,
+    /// images exact int8 gets right and the network wrong, and the other way round
+    pub loss: Vec<Vec<usize>>,
+    pub gain: Vec<Vec<usize>>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,12 +68,16 @@ pub struct CalibStats {
     pub seconds: f64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Clone)]
 struct Cell {
     layer: usize,
     mult: String,
     top1: f64,
     top5: f64,
+    kl: f64,
+    kl_se: f64,
+    loss: usize,
+    gain: usize,
 }
 
 /// Default sample size for a validation split of `n` images.
@@ -162,6 +174,17 @@ impl Setup {
         })
     }
 
+    /// The int8 network's outputs with these per-layer products on `ds`.
+    pub fn logits(&self, muls: Vec<LayerMul>, ds: &crate::data::Dataset) -> Result<eval::Logits> {
+        let q = QuantNet {
+            graph: &self.graph,
+            weights: self.weights.clone(),
+            muls,
+            calibration: None,
+        };
+        eval::logits(&|x| q.run(x), ds, self.bench.scale, 256)
+    }
+
     /// Top-1 and top-5 of the int8 network with these per-layer products on `ds`.
     pub fn run(&self, muls: Vec<LayerMul>, ds: &crate::data::Dataset) -> Result<eval::EvalResult> {
         let q = QuantNet {
@@ -213,31 +236,26 @@ pub fn calibrate_with(
     }
     std::fs::create_dir_all(&dir).at(&dir)?;
     let jsonl = dir.join("cells.jsonl");
-    let mut done: BTreeMap<(usize, String), (f64, f64)> = BTreeMap::new();
+    let mut done: BTreeMap<(usize, String), Cell> = BTreeMap::new();
     if let Ok(text) = std::fs::read_to_string(&jsonl) {
         for line in text.lines() {
             if let Ok(c) = serde_json::from_str::<Cell>(line) {
-                done.insert((c.layer, c.mult), (c.top1, c.top5));
+                done.insert((c.layer, c.mult.clone()), c);
             }
         }
         // rewrite without a torn last line
         let mut clean = String::new();
-        for ((l, m), (t1, t5)) in &done {
-            let c = Cell {
-                layer: *l,
-                mult: m.clone(),
-                top1: *t1,
-                top5: *t5,
-            };
-            clean.push_str(&serde_json::to_string(&c).map_err(|e| Error::Other(e.to_string()))?);
+        for c in done.values() {
+            clean.push_str(&serde_json::to_string(c).map_err(|e| Error::Other(e.to_string()))?);
             clean.push('\n');
         }
         write_atomic(&jsonl, clean.as_bytes())?;
     }
     let reused = done.len();
 
-    let run = |muls: Vec<LayerMul>| setup.run(muls, ds);
-    let exact_r = run(vec![LayerMul::Exact; infos.len()])?;
+    let exact_logits = setup.logits(vec![LayerMul::Exact; infos.len()], ds)?;
+    let exact_o = Outcome::new(&exact_logits, &exact_logits, &ds.labels);
+    let exact_pred = exact_o.classes_n(n).expect("written for n images");
 
     let todo: Vec<(usize, usize)> = (0..infos.len())
         .flat_map(|l| (0..chars.len()).map(move |m| (l, m)))
@@ -262,17 +280,23 @@ pub fn calibrate_with(
             .open(&jsonl)
             .at(&jsonl)?,
     );
-    let results: Vec<((usize, String), (f64, f64))> = todo
+    let results: Vec<((usize, String), Cell)> = todo
         .par_iter()
         .map(|&(l, m)| {
             let mut muls = vec![LayerMul::Exact; infos.len()];
             muls[l] = tables[m].clone();
-            let r = run(muls)?;
+            let o = Outcome::new(&setup.logits(muls, ds)?, &exact_logits, &ds.labels);
+            let pred = o.classes_n(n).expect("written for n images");
+            let p = Paired::new(&exact_pred, &pred, &ds.labels);
             let cell = Cell {
                 layer: l,
                 mult: chars[m].mult.name.clone(),
-                top1: r.top1,
-                top5: r.top5,
+                top1: o.top1 / 100.0,
+                top5: o.top5 / 100.0,
+                kl: o.kl_mean,
+                kl_se: o.kl_se(n),
+                loss: p.loss,
+                gain: p.gain,
             };
             let line = serde_json::to_string(&cell).map_err(|e| Error::Other(e.to_string()))?;
             {
@@ -283,7 +307,7 @@ pub fn calibrate_with(
             if let Some(pb) = &bar {
                 pb.inc(1);
             }
-            Ok(((l, cell.mult), (r.top1, r.top5)))
+            Ok(((l, cell.mult.clone()), cell))
         })
         .collect::<Result<Vec<_>>>()?;
     if let Some(pb) = bar {
@@ -291,10 +315,26 @@ pub fn calibrate_with(
     }
     let evaluated = results.len();
     done.extend(results);
-    let cell = |l: usize, m: &str, which: usize| {
-        done.get(&(l, m.to_string()))
-            .map(|x| if which == 1 { x.0 } else { x.1 })
-            .unwrap_or(f64::NAN)
+    let cell = |l: usize, m: &str| done.get(&(l, m.to_string()));
+    let grid = |f: &dyn Fn(&Cell) -> f64| -> Vec<Vec<f64>> {
+        (0..infos.len())
+            .map(|l| {
+                chars
+                    .iter()
+                    .map(|c| cell(l, &c.mult.name).map_or(f64::NAN, f))
+                    .collect()
+            })
+            .collect()
+    };
+    let count = |f: &dyn Fn(&Cell) -> usize| -> Vec<Vec<usize>> {
+        (0..infos.len())
+            .map(|l| {
+                chars
+                    .iter()
+                    .map(|c| cell(l, &c.mult.name).map_or(0, f))
+                    .collect()
+            })
+            .collect()
     };
     let multipliers: Vec<String> = chars.iter().map(|c| c.mult.name.clone()).collect();
     let table = CalibrationTable {
@@ -305,14 +345,14 @@ pub fn calibrate_with(
         mre_pct: chars.iter().map(|c| c.metrics.mre_pct).collect(),
         sample: n,
         seed: o.seed,
-        exact_top1: exact_r.top1,
-        exact_top5: exact_r.top5,
-        top1: (0..infos.len())
-            .map(|l| multipliers.iter().map(|m| cell(l, m, 1)).collect())
-            .collect(),
-        top5: (0..infos.len())
-            .map(|l| multipliers.iter().map(|m| cell(l, m, 5)).collect())
-            .collect(),
+        exact_top1: exact_o.top1 / 100.0,
+        exact_top5: exact_o.top5 / 100.0,
+        top1: grid(&|c| c.top1),
+        top5: grid(&|c| c.top5),
+        kl: grid(&|c| c.kl),
+        kl_se: grid(&|c| c.kl_se),
+        loss: count(&|c| c.loss),
+        gain: count(&|c| c.gain),
         multipliers,
     };
     let json = serde_json::to_string_pretty(&table).map_err(|e| Error::Other(e.to_string()))?;
@@ -360,20 +400,41 @@ impl CalibrationTable {
             }
             s.push('\n');
         }
+        s.push_str(&format!(
+            "mean KL(exact int8 ‖ network), nats, same cells:\n{:<16}",
+            "layer"
+        ));
+        for &m in &order {
+            let short = self.multipliers[m].trim_start_matches("mul8u_");
+            s.push_str(&format!(" {:>12}", &short[..short.len().min(12)]));
+        }
+        s.push('\n');
+        for (l, name) in self.layers.iter().enumerate() {
+            s.push_str(&format!("{:<16}", &name[..name.len().min(16)]));
+            for &m in &order {
+                s.push_str(&format!(" {:>12.2e}", self.kl[l][m]));
+            }
+            s.push('\n');
+        }
         s
     }
 
     pub fn csv(&self) -> String {
-        let mut s = String::from("layer,macs,multiplier,mre_pct,top1,top5,exact_top1\n");
+        let mut s =
+            String::from("layer,macs,multiplier,mre_pct,top1,top5,exact_top1,kl,kl_se,loss,gain\n");
         for (l, name) in self.layers.iter().enumerate() {
             for (m, mult) in self.multipliers.iter().enumerate() {
                 s.push_str(&format!(
-                    "{name},{},{mult},{},{},{},{}\n",
+                    "{name},{},{mult},{},{},{},{},{},{},{},{}\n",
                     self.macs[l],
                     self.mre_pct[m],
                     self.top1[l][m],
                     self.top5[l][m],
-                    self.exact_top1
+                    self.exact_top1,
+                    self.kl[l][m],
+                    self.kl_se[l][m],
+                    self.loss[l][m],
+                    self.gain[l][m]
                 ));
             }
         }

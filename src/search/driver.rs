@@ -79,6 +79,17 @@ pub struct SearchReport {
     pub calibration_seconds: f64,
     /// images in the search sample
     pub sample: usize,
+    /// images in the confirmation set and the test split
+    #[serde(default)]
+    pub confirm_images: usize,
+    #[serde(default)]
+    pub test_images: usize,
+    /// calibration cells simulated in this run (0 when the table came from the cache)
+    #[serde(default)]
+    pub calibration_cells: usize,
+    /// where the validation split comes from and how it is known to be held out
+    #[serde(default)]
+    pub validation: String,
     /// the array geometry of the PPA model (the exported specs use it)
     pub rows: u32,
     pub cols: u32,
@@ -116,7 +127,7 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
     }
     let t0 = std::time::Instant::now();
     let setup = Setup::load(&copt)?;
-    let (table, _) = calibrate_with(&setup, &copt, t0)?;
+    let (table, cstats) = calibrate_with(&setup, &copt, t0)?;
     let calibration_seconds = t0.elapsed().as_secs_f64();
     let problem = Problem::new(&table, &setup.infos, &chip, o.params)?;
 
@@ -214,8 +225,12 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
         energy: problem.energy_of(&exact_choice),
         area: problem.area_of(&exact_choice),
         sample_top1: exact_sample.top1,
+        sample_lcb: 0.0,
         confirm_top1: None,
-        objective: problem.objective(&exact_choice, exact_sample.top1),
+        confirm_lcb: None,
+        confirm_hold: None,
+        test_paired: None,
+        objective: problem.objective(&exact_choice, problem.bounded_top1(&exact_sample)),
         test_top1: f64::NAN,
         test_top5: f64::NAN,
         id: "exact".into(),
@@ -233,7 +248,11 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
                 energy: e.energy,
                 area: e.area,
                 sample_top1: e.top1,
+                sample_lcb: e.lcb,
                 confirm_top1: None,
+                confirm_lcb: None,
+                confirm_hold: None,
+                test_paired: None,
                 objective: e.objective,
                 test_top1: f64::NAN,
                 test_top5: f64::NAN,
@@ -241,10 +260,9 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
             });
         }
     }
-    // the confirmed designs: a run's lowest-energy feasible mapping that also keeps τ's margin
-    // to the exact chip on the validation images the search did not see
+    // the confirmed designs: a run's lowest-energy feasible mapping whose paired bound also
+    // holds on the validation images the search did not see
     if o.confirm > 0 && ev.confirm_len() > 0 {
-        let margin = exact_sample.top1 - problem.tau;
         let mut maps = vec![designs[0].mapping.clone()];
         let cands: Vec<Vec<usize>> = logs
             .iter()
@@ -261,14 +279,20 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
             ),
             || ev.confirm_batch(&maps),
         )?;
-        let exact_confirm = scores[0].top1;
-        designs[0].confirm_top1 = Some(exact_confirm);
+        designs[0].confirm_top1 = Some(scores[0].top1);
+        designs[0].confirm_lcb = Some(0.0);
+        designs[0].confirm_hold = Some(1.0);
+        let n_ref = setup.val_len;
+        let holds = |s: &super::evaluator::Score| {
+            s.paired.lcb(problem.z) >= problem.params.tau_rel - 1e-9
+                && s.paired.p_hold(n_ref) >= problem.params.hold - 1e-12
+        };
         let mut k = 1;
         for ((run, log), c) in runs.iter().zip(&logs).zip(&cands) {
             let ok = c
                 .iter()
                 .zip(&scores[k..k + c.len()])
-                .find(|(_, s)| s.top1 >= exact_confirm - margin - 1e-9);
+                .find(|(_, s)| holds(s));
             k += c.len();
             if let Some((&i, s)) = ok {
                 let e = &log[i];
@@ -281,7 +305,11 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
                     energy: e.energy,
                     area: e.area,
                     sample_top1: e.top1,
+                    sample_lcb: e.lcb,
                     confirm_top1: Some(s.top1),
+                    confirm_lcb: Some(s.paired.lcb(problem.z)),
+                    confirm_hold: Some(s.paired.p_hold(n_ref)),
+                    test_paired: None,
                     objective: e.objective,
                     test_top1: f64::NAN,
                     test_top5: f64::NAN,
@@ -301,6 +329,7 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
         for (d, s) in designs.iter_mut().zip(scores) {
             d.test_top1 = s.top1;
             d.test_top5 = s.top5;
+            d.test_paired = Some(s.paired);
         }
         exact_test_top1 = Some(designs[0].test_top1);
     }
@@ -317,6 +346,10 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
         simulated_test: ev.simulated_test,
         calibration_seconds,
         sample: setup.ds.len(),
+        confirm_images: ev.confirm_len(),
+        test_images: if o.test { ev.test_len() } else { 0 },
+        calibration_cells: cstats.evaluated,
+        validation: setup.bench.validation_provenance(),
         rows: chip.rows as u32,
         cols: chip.cols as u32,
     };
@@ -367,24 +400,35 @@ impl SearchReport {
             .min_by(|a, b| a.energy.total_cmp(&b.energy))
     }
 
-    /// Table II: energy and area relative to the exact chip, top-1/top-5 on the full test split.
+    /// Table II: energy and area relative to the exact chip; top-1 with the paired Δ vs exact
+    /// int8 and its lower confidence bound on the sample and the confirmation set; top-1/top-5
+    /// and the discordant pairs (losses/gains vs exact int8) on the test split.
     pub fn table(&self) -> String {
         let p = &self.problem;
         let mut s = String::from(
-            "| design | kind | energy (% of exact) | area (% of exact) | MXUs | sample top-1 % | confirm top-1 % | test top-1 % | test top-5 % | zero loss |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|---:|:---:|\n"
+            "| design | kind | energy (% of exact) | area (% of exact) | MXUs | sample top-1 % | sample Δ LCB | confirm top-1 % | confirm Δ LCB | P(hold) | test top-1 % | test Δ (loss/gain) | test top-5 % | zero loss |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|\n"
         );
         for d in &self.designs {
             s.push_str(&format!(
-                "| {} | {} | {:.2} | {:.1} | {} | {:.2} | {} | {:.2} | {:.2} | {} |\n",
+                "| {} | {} | {:.2} | {:.1} | {} | {:.2} | {:+.2} | {} | {} | {} | {:.2} | {} | {:.2} | {} |\n",
                 d.label(),
                 d.kind.name(),
                 d.energy,
                 d.area,
                 1 + d.mxus(&p.names[0]).len(),
                 d.sample_top1,
+                d.sample_lcb,
                 d.confirm_top1.map_or("-".into(), |c| format!("{c:.2}")),
+                d.confirm_lcb.map_or("-".into(), |c| format!("{c:+.2}")),
+                d.confirm_hold.map_or("-".into(), |c| format!("{c:.2}")),
                 d.test_top1,
+                d.test_paired.map_or("-".into(), |t| format!(
+                    "{:+.2} ({}/{})",
+                    t.delta(),
+                    t.loss,
+                    t.gain
+                )),
                 d.test_top5,
                 if self.exact_test_top1.is_none() {
                     "-"
@@ -393,6 +437,44 @@ impl SearchReport {
                 } else {
                     "no"
                 }
+            ));
+        }
+        s
+    }
+
+    /// Honesty: of the approximate designs (less energy than the exact chip) each method
+    /// declares feasible (its power design: bound ≥ τ on the sample; its confirmed design: on
+    /// the confirmation set too), the share that hold on the test split (top-1 at least exact
+    /// int8's).
+    pub fn honesty(&self) -> String {
+        let mut methods: Vec<Method> = self.runs.iter().map(|r| r.method).collect();
+        methods.dedup();
+        let mut s = String::from(
+            "| method | sample-feasible designs holding on test | confirmed designs holding on test |\n|---|---:|---:|\n",
+        );
+        let rate = |m: Method, k: Kind| {
+            let ds: Vec<&Design> = self
+                .designs
+                .iter()
+                .filter(|d| d.method == Some(m) && d.kind == k && d.energy < 100.0 - 1e-9)
+                .collect();
+            let held = ds.iter().filter(|d| self.zero_loss(d)).count();
+            if ds.is_empty() {
+                "-".to_string()
+            } else {
+                format!(
+                    "{held}/{} ({:.0} %)",
+                    ds.len(),
+                    100.0 * held as f64 / ds.len() as f64
+                )
+            }
+        };
+        for m in methods {
+            s.push_str(&format!(
+                "| {} | {} | {} |\n",
+                m.name(),
+                rate(m, Kind::Power),
+                rate(m, Kind::Confirmed)
             ));
         }
         s
@@ -470,10 +552,10 @@ impl SearchReport {
             p.tau,
             p.params.phi
         );
-        s.push_str("| run | evaluations | feasible | hypervolume | GP failures | seconds |\n|---|---:|---:|---:|---:|---:|\n");
+        s.push_str("| run | evaluations | images simulated | feasible | hypervolume | GP failures | seconds |\n|---|---:|---:|---:|---:|---:|---:|\n");
         for r in &self.runs {
             s.push_str(&format!(
-                "| {}{} | {} | {} | {:.2} | {} | {:.0} |\n",
+                "| {}{} | {} | {} | {} | {:.2} | {} | {:.0} |\n",
                 r.method.name(),
                 if r.method.seeded() {
                     format!(" s{}", r.seed)
@@ -481,6 +563,7 @@ impl SearchReport {
                     String::new()
                 },
                 r.evaluations,
+                r.evaluations * self.sample,
                 r.feasible,
                 r.hypervolume,
                 r.gp_failures,
@@ -494,13 +577,29 @@ impl SearchReport {
             p.tau - self.hv_ref.1
         ));
         s.push_str(&self.table());
+        s.push_str(&format!(
+            "\nΔ: top-1 change vs exact int8 on the same images, points; LCB: its {:.0} % lower confidence bound (McNemar, conditional on the discordant images); a design is feasible when the LCB is at least τ - exact ({:+.2}); P(hold): the probability, from the confirmation set's discordant images, that it is no worse than exact int8 on a fresh set of {} images (the validation split's size), assuming it is at best neutral; a confirmed design needs {:.2}.\n",
+            100.0 * p.params.confidence,
+            p.params.tau_rel,
+            self.confirm_images + self.sample,
+            p.params.hold
+        ));
         if self.exact_test_top1.is_some() {
             s.push_str("\nbest zero-loss design per run (energy, % of exact):\n\n");
             s.push_str(&self.comparison());
+            s.push_str("\nhonesty (designs declared feasible that hold on the test split):\n\n");
+            s.push_str(&self.honesty());
         }
         s.push_str(&format!(
-            "\nsimulations: {} on the sample, {} on the confirmation set, {} on the test split (the rest came from the cache)\n",
-            self.simulated, self.simulated_confirm, self.simulated_test
+            "\nsimulations: {} on the sample ({} images each), {} on the confirmation set ({} images), {} on the test split ({} images), {} calibration cells ({} images each); the rest came from the cache\n",
+            self.simulated,
+            self.sample,
+            self.simulated_confirm,
+            self.confirm_images,
+            self.simulated_test,
+            self.test_images,
+            self.calibration_cells,
+            self.sample
         ));
         s
     }

@@ -1,10 +1,14 @@
 //! The one evaluation cache every search method shares: a mapping is simulated at most once per
 //! (model, sample, kernel, candidates) key and split. Results live in
-//! `<cache>/search/<key>/<split>.jsonl`, one line per mapping, appended as soon as it is known,
-//! so a killed search loses at most the evaluations in flight (a torn last line is dropped).
+//! `<cache>/search/<key>/<split>.v2.jsonl`, one line per mapping (its top-1/top-5, predicted
+//! class per image and KL to exact int8: `oracle::Outcome`), appended as soon as it is known, so
+//! a killed search loses at most the evaluations in flight (a torn last line is dropped). Every
+//! score is paired with exact int8's outcome on the same images (`oracle::Paired`).
 
 use super::calibrate::Setup;
+use super::oracle::{Outcome, Paired};
 use crate::error::{Error, IoContext, Result};
+use crate::nn::eval::Logits;
 use crate::nn::quant::LayerMul;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -13,23 +17,29 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// A mapping's score on a set of images, paired with exact int8's on the same images.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     /// % top-1 and top-5
     pub top1: f64,
     pub top5: f64,
+    /// mean KL(exact int8 ‖ mapping) over the images, nats, and its standard error
+    pub kl: f64,
+    pub kl_se: f64,
+    /// the discordant pairs against exact int8
+    pub paired: Paired,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Line {
     mapping: Vec<String>,
-    top1: f64,
-    top5: f64,
+    #[serde(flatten)]
+    outcome: Outcome,
 }
 
 struct Store {
     path: PathBuf,
-    known: HashMap<Vec<String>, Score>,
+    known: HashMap<Vec<String>, Outcome>,
 }
 
 impl Store {
@@ -43,13 +53,7 @@ impl Store {
                     Ok(l) => {
                         clean.push_str(line);
                         clean.push('\n');
-                        known.insert(
-                            l.mapping,
-                            Score {
-                                top1: l.top1,
-                                top5: l.top5,
-                            },
-                        );
+                        known.insert(l.mapping, l.outcome);
                     }
                     Err(_) => torn = true,
                 }
@@ -61,11 +65,10 @@ impl Store {
         Ok(Store { path, known })
     }
 
-    fn append(&mut self, mapping: &[String], s: Score) -> Result<()> {
+    fn append(&mut self, mapping: &[String], o: Outcome) -> Result<()> {
         let line = serde_json::to_string(&Line {
             mapping: mapping.to_vec(),
-            top1: s.top1,
-            top5: s.top5,
+            outcome: o.clone(),
         })
         .map_err(|e| Error::Other(e.to_string()))?;
         let mut f = std::fs::OpenOptions::new()
@@ -74,7 +77,7 @@ impl Store {
             .open(&self.path)
             .at(&self.path)?;
         writeln!(f, "{line}").at(&self.path)?;
-        self.known.insert(mapping.to_vec(), s);
+        self.known.insert(mapping.to_vec(), o);
         Ok(())
     }
 }
@@ -92,11 +95,12 @@ pub enum Split {
 
 impl Split {
     const ALL: [Split; 3] = [Split::Sample, Split::Confirm, Split::Test];
+    /// The cache file (v2: per-image predictions and KL to exact int8 on every line).
     fn file(self) -> &'static str {
         match self {
-            Split::Sample => "sample.jsonl",
-            Split::Confirm => "confirm.jsonl",
-            Split::Test => "test.jsonl",
+            Split::Sample => "sample.v2.jsonl",
+            Split::Confirm => "confirm.v2.jsonl",
+            Split::Test => "test.v2.jsonl",
         }
     }
 }
@@ -109,6 +113,8 @@ pub struct Evaluator<'s> {
     /// the confirmation set and the test split, loaded on first use
     confirm_ds: Option<crate::data::Dataset>,
     test_ds: Option<crate::data::Dataset>,
+    /// exact int8's outputs per split (the reference of every KL), computed on first need
+    exact_logits: [Option<Logits>; 3],
     /// simulations run by this evaluator (cache misses), per split
     pub simulated: usize,
     pub simulated_confirm: usize,
@@ -127,6 +133,7 @@ impl<'s> Evaluator<'s> {
                 .collect::<Result<_>>()?,
             confirm_ds: None,
             test_ds: None,
+            exact_logits: [None, None, None],
             simulated: 0,
             simulated_confirm: 0,
             simulated_test: 0,
@@ -165,55 +172,102 @@ impl<'s> Evaluator<'s> {
         self.setup.confirm_indices().len()
     }
 
+    /// Images in the test split (loads it when not yet loaded).
+    pub fn test_len(&mut self) -> usize {
+        if self.test_ds.is_none() {
+            self.test_ds = self.setup.bench.split("test").ok();
+        }
+        self.test_ds.as_ref().map_or(0, |d| d.len())
+    }
+
     /// Scores on the confirmation set.
     pub fn confirm_batch(&mut self, mappings: &[Vec<String>]) -> Result<Vec<Score>> {
         self.batch(mappings, Split::Confirm)
     }
 
+    /// The all-exact mapping.
+    pub fn exact_mapping(&self) -> Vec<String> {
+        vec![crate::multiplier::Design::Exact.name(); self.setup.infos.len()]
+    }
+
     pub fn batch(&mut self, mappings: &[Vec<String>], split: Split) -> Result<Vec<Score>> {
         let si = split as usize;
-        let mut todo: Vec<&Vec<String>> = mappings
-            .iter()
-            .filter(|m| !self.stores[si].known.contains_key(*m))
-            .collect();
-        todo.sort();
-        todo.dedup();
         let setup = self.setup;
-        if !todo.is_empty() {
-            match split {
-                Split::Test if self.test_ds.is_none() => {
-                    self.test_ds = Some(setup.bench.split("test")?)
-                }
-                Split::Confirm if self.confirm_ds.is_none() => {
-                    let val = setup.bench.split("validation")?;
-                    self.confirm_ds = Some(val.subset(&setup.confirm_indices()))
-                }
-                _ => {}
+        match split {
+            Split::Test if self.test_ds.is_none() => {
+                self.test_ds = Some(setup.bench.split("test")?)
             }
+            Split::Confirm if self.confirm_ds.is_none() => {
+                let val = setup.bench.split("validation")?;
+                self.confirm_ds = Some(val.subset(&setup.confirm_indices()))
+            }
+            _ => {}
         }
         let ds = match split {
             Split::Sample => &setup.ds,
             Split::Confirm => self.confirm_ds.as_ref().unwrap_or(&setup.ds),
             Split::Test => self.test_ds.as_ref().unwrap_or(&setup.ds),
         };
-        let store_m = Mutex::new(&mut self.stores[si]);
-        todo.par_iter()
-            .map(|m| {
-                let r = setup.run(Self::muls(setup, m)?, ds)?;
-                let s = Score {
-                    top1: r.top1 * 100.0,
-                    top5: r.top5 * 100.0,
-                };
-                store_m.lock().unwrap().append(m, s)
-            })
-            .collect::<Result<Vec<()>>>()?;
-        let n = todo.len();
+        let exact = self.exact_mapping();
+        let mut todo: Vec<&Vec<String>> = mappings
+            .iter()
+            .filter(|m| !self.stores[si].known.contains_key(*m))
+            .collect();
+        todo.sort();
+        todo.dedup();
+        todo.retain(|m| **m != exact);
+        let mut n_sim = 0;
+        let exact_known = self.stores[si].known.contains_key(&exact);
+        if (!todo.is_empty() || !exact_known) && self.exact_logits[si].is_none() {
+            self.exact_logits[si] = Some(setup.logits(vec![LayerMul::Exact; exact.len()], ds)?);
+            n_sim += 1;
+        }
+        if !exact_known {
+            let el = self.exact_logits[si].as_ref().expect("computed above");
+            let o = Outcome::new(el, el, &ds.labels);
+            self.stores[si].append(&exact, o)?;
+        }
+        if !todo.is_empty() {
+            let el = self.exact_logits[si].as_ref().expect("computed above");
+            let store_m = Mutex::new(&mut self.stores[si]);
+            todo.par_iter()
+                .map(|m| {
+                    let out = setup.logits(Self::muls(setup, m)?, ds)?;
+                    let o = Outcome::new(&out, el, &ds.labels);
+                    store_m.lock().unwrap().append(m, o)
+                })
+                .collect::<Result<Vec<()>>>()?;
+            n_sim += todo.len();
+        }
         match split {
-            Split::Sample => self.simulated += n,
-            Split::Confirm => self.simulated_confirm += n,
-            Split::Test => self.simulated_test += n,
+            Split::Sample => self.simulated += n_sim,
+            Split::Confirm => self.simulated_confirm += n_sim,
+            Split::Test => self.simulated_test += n_sim,
         }
         let store = &self.stores[si];
-        Ok(mappings.iter().map(|m| store.known[m]).collect())
+        let n = ds.len();
+        let corrupt = || {
+            Error::Input {
+            file: store.path.clone(),
+            message: format!(
+                "a line's predictions do not cover the split's {n} images; delete the file and rerun"
+            ),
+        }
+        };
+        let exact_pred = store.known[&exact].classes_n(n).ok_or_else(corrupt)?;
+        mappings
+            .iter()
+            .map(|m| {
+                let o = &store.known[m];
+                let pred = o.classes_n(n).ok_or_else(corrupt)?;
+                Ok(Score {
+                    top1: o.top1,
+                    top5: o.top5,
+                    kl: o.kl_mean,
+                    kl_se: o.kl_se(n),
+                    paired: Paired::new(&exact_pred, &pred, &ds.labels),
+                })
+            })
+            .collect()
     }
 }

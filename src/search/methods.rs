@@ -80,6 +80,15 @@ pub struct Eval {
     /// % on the search sample
     pub top1: f64,
     pub top5: f64,
+    /// Δ top-1 vs exact int8 on the same sample images (points) and its lower confidence
+    /// bound (`oracle::Paired`), which feasibility and the barrier use
+    #[serde(default)]
+    pub delta: f64,
+    #[serde(default)]
+    pub lcb: f64,
+    /// mean KL(exact int8 ‖ mapping) on the sample, nats
+    #[serde(default)]
+    pub kl: f64,
     /// % of the exact chip
     pub energy: f64,
     pub area: f64,
@@ -172,10 +181,13 @@ impl<'p, 'e, 's> Run<'p, 'e, 's> {
                 z: items[i].1.clone(),
                 top1: s.top1,
                 top5: s.top5,
+                delta: s.paired.delta(),
+                lcb: s.paired.lcb(self.p.z),
+                kl: s.kl,
                 energy: self.p.energy_of(c),
                 area: self.p.area_of(c),
-                objective: self.p.objective(c, s.top1),
-                feasible: self.p.feasible(c, s.top1),
+                objective: self.p.objective(c, self.p.bounded_top1(&s)),
+                feasible: self.p.feasible(c, self.p.bounded_top1(&s)),
             };
             (self.on_eval)(&e)?;
             self.seen.insert(c.clone(), self.log.len());

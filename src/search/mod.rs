@@ -7,6 +7,7 @@ pub mod driver;
 pub mod evaluator;
 pub mod gpbo;
 pub mod methods;
+pub mod oracle;
 pub mod problem;
 pub mod results;
 

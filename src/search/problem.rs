@@ -25,8 +25,25 @@ pub struct Params {
     pub tau_rel: f64,
     /// Area cap, % of the exact MXU's area, the exact MXU included.
     pub phi: f64,
-    /// Tie threshold, points of top-1: calibrated accuracies closer than this are incomparable.
+    /// Tie threshold, points of top-1: a candidate whose single-layer calibrated top-1 is more
+    /// than this below τ is hopeless and pruned.
     pub tie: f64,
+    /// One-sided confidence of the paired bound on Δ top-1 (`oracle::Paired::bounds`) that
+    /// feasibility and the barrier use.
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+    /// The probability of holding on a fresh validation-sized set (`oracle::Paired::p_hold`)
+    /// a design needs on the confirmation set to be confirmed.
+    #[serde(default = "default_hold")]
+    pub hold: f64,
+}
+
+fn default_hold() -> f64 {
+    0.8
+}
+
+fn default_confidence() -> f64 {
+    0.95
 }
 
 impl Default for Params {
@@ -37,12 +54,14 @@ impl Default for Params {
             tau_rel: 0.0,
             phi: 400.0,
             tie: 0.2,
+            confidence: default_confidence(),
+            hold: default_hold(),
         }
     }
 }
 
-/// One layer's relaxed choice: the surviving candidates, least accurate (cheapest) first, and
-/// their positions on [0, 1] (min-max scaled calibrated accuracy).
+/// One layer's relaxed choice: the surviving candidates, least faithful (cheapest) first, and
+/// their positions on [0, 1] (min-max scaled fidelity, -ln KL).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Relaxed {
     pub cands: Vec<usize>,
@@ -79,6 +98,17 @@ pub struct Problem {
     pub area: Vec<f64>,
     /// calibrated top-1 (%), calib[layer][cand]; the exact column is the exact int8 accuracy
     pub calib: Vec<Vec<f64>>,
+    /// calibrated fidelity, kl[layer][cand]: mean KL(exact int8 ‖ network) on the sample when
+    /// only that layer uses the candidate, nats (0 for the exact column)
+    #[serde(default)]
+    pub kl: Vec<Vec<f64>>,
+    /// points of top-1 lost per nat of summed single-layer KL, fitted on the calibration table
+    /// (GP-BO's additive prior)
+    #[serde(default)]
+    pub beta: f64,
+    /// z of the one-sided confidence (`params.confidence`)
+    #[serde(default)]
+    pub z: f64,
     pub exact_top1: f64,
     pub exact_top5: f64,
     /// τ in absolute % top-1 on the search sample
@@ -137,9 +167,32 @@ impl Problem {
                 r
             })
             .collect();
+        let kl: Vec<Vec<f64>> = cal
+            .kl
+            .iter()
+            .map(|row| {
+                let mut r = vec![0.0];
+                r.extend(row.iter().map(|v| v.max(0.0)));
+                r
+            })
+            .collect();
+        if kl.len() != layers.len() || kl.iter().any(|r| r.len() != names.len()) {
+            return Err(Error::Other(
+                "the calibration table has no KL column per multiplier; recalibrate".into(),
+            ));
+        }
+        // top-1 points lost per nat: least squares through the origin over every cell
+        let (mut sxy, mut sxx) = (0.0, 0.0);
+        for (crow, krow) in calib.iter().zip(&kl) {
+            for (&a, &k) in crow.iter().zip(krow) {
+                sxy += (exact_top1 - a).max(0.0) * k;
+                sxx += k * k;
+            }
+        }
+        let beta = if sxx > 0.0 { sxy / sxx } else { 0.0 };
         let tau = exact_top1 + params.tau_rel;
         let relaxed: Vec<Relaxed> = (0..layers.len())
-            .map(|l| relax(&calib[l], &energy[l], tau, params.tie))
+            .map(|l| relax(&calib[l], &kl[l], &energy[l], tau, params.tie))
             .collect();
         let free = (0..layers.len())
             .filter(|&l| relaxed[l].cands.len() > 1)
@@ -153,6 +206,9 @@ impl Problem {
             energy,
             area,
             calib,
+            kl,
+            beta,
+            z: super::oracle::z_of(params.confidence),
             exact_top1,
             exact_top5: cal.exact_top5 * 100.0,
             tau,
@@ -210,17 +266,24 @@ impl Problem {
             + p.alpha2 * b(self.area_of(m) - p.phi)
     }
 
-    /// The top-1 (%) the calibration table predicts for a mapping if single-layer losses add
-    /// up (a gain over exact counts as none): GP-BO's prior.
+    /// The top-1 (%) the calibration table predicts for a mapping if single-layer KLs add up
+    /// (top-1 lost = β · Σ KL): GP-BO's prior.
     pub fn predicted_top1(&self, m: &[usize]) -> f64 {
-        let e = self.exact_top1;
-        e + m
-            .iter()
-            .enumerate()
-            .map(|(l, &c)| self.calib[l][c].min(e) - e)
-            .sum::<f64>()
+        self.exact_top1
+            - self.beta
+                * m.iter()
+                    .enumerate()
+                    .map(|(l, &c)| self.kl[l][c])
+                    .sum::<f64>()
     }
 
+    /// The accuracy feasibility and the barrier judge a score by: exact int8's sample top-1
+    /// plus the lower confidence bound of the paired Δ top-1.
+    pub fn bounded_top1(&self, s: &super::evaluator::Score) -> f64 {
+        self.exact_top1 + s.paired.lcb(self.z)
+    }
+
+    /// `top1_pct` is the bounded accuracy (`bounded_top1`).
     pub fn feasible(&self, m: &[usize], top1_pct: f64) -> bool {
         top1_pct >= self.tau - 1e-9 && self.area_of(m) <= self.params.phi + 1e-9
     }
@@ -232,24 +295,28 @@ impl Problem {
     /// A readable summary of the relaxation: per layer, the survivors and their positions.
     pub fn text(&self) -> String {
         let mut s = format!(
-            "{} layers, {} candidates (incl. exact); exact int8 top-1 on the sample {:.2}%, τ = {:.2}%, φ = {:.0}%, tie {:.2} pt\n\
-             free dimensions: {}\n",
+            "{} layers, {} candidates (incl. exact); exact int8 top-1 on the sample {:.2}%, τ = {:.2}% (on the {:.0}% lower bound of the paired Δ), φ = {:.0}%, tie {:.2} pt\n\
+             free dimensions: {}; prior: {:.2} points of top-1 per nat of summed single-layer KL\n\
+             per layer, the ladder (least faithful first): candidate@position(energy %, KL nats)\n",
             self.layers.len(),
             self.names.len(),
             self.exact_top1,
             self.tau,
+            100.0 * self.params.confidence,
             self.params.phi,
             self.params.tie,
-            self.free.len()
+            self.free.len(),
+            self.beta
         );
         for (l, r) in self.relaxed.iter().enumerate() {
             s.push_str(&format!("{:<28}", self.layers[l]));
             for (&c, &p) in r.cands.iter().zip(&r.pos) {
                 s.push_str(&format!(
-                    " {}@{:.2}({:.2}%E)",
+                    " {}@{:.2}({:.2}%E,{:.1e})",
                     self.names[c].trim_start_matches("mul8u_"),
                     p,
-                    self.energy[l][c]
+                    self.energy[l][c],
+                    self.kl[l][c]
                 ));
             }
             s.push('\n');
@@ -258,22 +325,27 @@ impl Problem {
     }
 }
 
-/// One layer's relaxation: drop candidates whose calibrated accuracy is below τ by more than the
-/// tie threshold (hopeless: the single-layer accuracy bounds the network's); a candidate is
-/// dominated when another is at least as accurate within the tie threshold and uses less energy
-/// (or the same energy and is more accurate); the survivors, ordered by accuracy, are placed on
-/// [0, 1] by min-max scaled accuracy.
+/// One layer's relaxation, a ladder: drop candidates whose calibrated top-1 is below τ by more
+/// than the tie threshold (hopeless: the single-layer accuracy bounds the network's); of the
+/// rest keep the energy-fidelity Pareto front — a candidate is dominated when another is at
+/// most as dear and at most as unfaithful (single-layer KL to exact int8), strictly in one (ties
+/// by index). KL does not saturate the way top-1 does on a small sample, so near-exact
+/// candidates keep their rungs between the aggressive ones and exact. The survivors, least
+/// faithful first, are placed on [0, 1] by min-max scaled -ln KL.
 ///
 /// Three choices DESIGN.md leaves open, made here: (1) calibrated accuracies are capped at the
-/// exact one (scoring above exact on the sample is chance), so the exact multiplier is at the
-/// top of every axis and z = 1 is the exact chip; (2) the exact multiplier (index 0) always
-/// survives: it is the fallback that adds no MXU, so no approximate candidate dominates it once
-/// area counts, and without it a layer could be pinned to an MXU that breaks the area cap;
-/// (3) the positions are scaled to [0, (S-1)/S] for S survivors, so that rounding down gives the
-/// most accurate survivor the last 1/S of the axis instead of the single point z = 1.
-pub fn relax(acc: &[f64], energy: &[f64], tau: f64, tie: f64) -> Relaxed {
-    // a multiplier that scores above exact on the sample does so by chance
+/// exact one (scoring above exact on the sample is chance); (2) the exact multiplier (index 0,
+/// KL 0) always survives and sits at the top of every axis: z = 1 is the exact chip, and it is
+/// the fallback that adds no MXU; (3) the positions are scaled to [0, (S-1)/S] for S survivors,
+/// so that rounding down gives the most faithful survivor the last 1/S of the axis. Exact's KL
+/// of 0 is placed one e-fold beyond the most faithful approximate survivor.
+pub fn relax(acc: &[f64], kl: &[f64], energy: &[f64], tau: f64, tie: f64) -> Relaxed {
     let acc: Vec<f64> = acc.iter().map(|&a| a.min(acc[0])).collect();
+    let kl: Vec<f64> = kl
+        .iter()
+        .enumerate()
+        .map(|(c, &k)| if c == 0 { 0.0 } else { k.max(0.0) })
+        .collect();
     let ok: Vec<usize> = (0..acc.len())
         .filter(|&c| c == 0 || acc[c] >= tau - tie)
         .collect();
@@ -281,36 +353,48 @@ pub fn relax(acc: &[f64], energy: &[f64], tau: f64, tie: f64) -> Relaxed {
         c != 0
             && ok.iter().any(|&d| {
                 d != c
-                    && acc[d] >= acc[c] - tie
-                    && (energy[d] < energy[c]
-                        || (energy[d] == energy[c]
-                            && (acc[d] > acc[c] || (acc[d] == acc[c] && d < c))))
+                    && kl[d] <= kl[c]
+                    && energy[d] <= energy[c]
+                    && (kl[d] < kl[c] || energy[d] < energy[c] || d < c)
             })
     };
-    let mut keep: Vec<usize> = ok.iter().copied().filter(|&c| !dominated(c)).collect();
-    // by accuracy; the exact fallback last among equals, so that z = 1 is the exact chip
-    keep.sort_by(|&a, &b| {
-        acc[a]
-            .total_cmp(&acc[b])
-            .then((a == 0).cmp(&(b == 0)))
+    let mut cands: Vec<usize> = ok.iter().copied().filter(|&c| !dominated(c)).collect();
+    // least faithful first; the exact fallback last
+    cands.sort_by(|&a, &b| {
+        (a == 0)
+            .cmp(&(b == 0))
+            .then(kl[b].total_cmp(&kl[a]))
             .then(energy[a].total_cmp(&energy[b]))
             .then(a.cmp(&b))
     });
-    let cands = keep;
-    let lo = acc[cands[0]];
-    let hi = acc[*cands.last().expect("the exact multiplier survives")];
     let s = cands.len() as f64;
+    let min_pos = cands
+        .iter()
+        .filter(|&&c| c != 0 && kl[c] > 0.0)
+        .map(|&c| kl[c])
+        .fold(f64::INFINITY, f64::min);
+    let fid = |c: usize| -> f64 {
+        if kl[c] > 0.0 {
+            -kl[c].ln()
+        } else if min_pos.is_finite() {
+            -min_pos.ln() + 1.0
+        } else {
+            0.0
+        }
+    };
+    let lo = fid(cands[0]);
+    let hi = fid(*cands.last().expect("the exact multiplier survives"));
     let mut pos: Vec<f64> = cands
         .iter()
         .map(|&c| {
             if hi > lo {
-                (acc[c] - lo) / (hi - lo) * (s - 1.0) / s
+                (fid(c) - lo) / (hi - lo) * (s - 1.0) / s
             } else {
                 0.0
             }
         })
         .collect();
-    // equal accuracies would share a position (and Q_i could not reach one of them): then the
+    // equal fidelities would share a position (and Q_i could not reach one of them): then the
     // survivors are spaced evenly by rank instead
     if pos.windows(2).any(|w| w[1] - w[0] < 1e-12) {
         pos = (0..cands.len()).map(|k| k as f64 / s).collect();
@@ -323,41 +407,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn relaxation_prunes_dominated_and_hopeless_candidates() {
-        // exact (0), cheap+accurate (1), tie with 1 but dearer (2), hopeless (3), mid (4)
-        let acc = [90.0, 89.95, 90.0, 80.0, 89.0];
-        let energy = [10.0, 8.0, 9.0, 5.0, 7.0];
-        let r = relax(&acc, &energy, 90.0 - 1.5, 0.2);
-        // 2 ties with 1 within 0.2 and costs more; 3 is below τ - tie; exact always stays
+    fn relaxation_keeps_the_energy_fidelity_front() {
+        // exact (0); 1 cheap, faithful; 2 dearer and less faithful than 1 (dominated);
+        // 3 hopeless on top-1; 4 cheapest, least faithful; 5 dearer than exact
+        let acc = [90.0, 90.0, 90.0, 80.0, 89.0, 90.0];
+        let kl = [0.0, 1e-3, 2e-3, 1.0, 1e-1, 1e-4];
+        let energy = [10.0, 8.0, 9.0, 5.0, 7.0, 10.5];
+        let r = relax(&acc, &kl, &energy, 90.0 - 1.5, 0.2);
         assert_eq!(r.cands, vec![4, 1, 0]);
-        let want = [0.0, 0.95 * 2.0 / 3.0, 2.0 / 3.0];
+        // -ln KL: 4 -> 2.303, 1 -> 6.908, exact -> 7.908; scaled to [0, 2/3]
+        let (lo, hi) = (-(1e-1f64).ln(), -(1e-3f64).ln() + 1.0);
+        let want = [
+            0.0,
+            (-(1e-3f64).ln() - lo) / (hi - lo) * 2.0 / 3.0,
+            2.0 / 3.0,
+        ];
         for (p, w) in r.pos.iter().zip(want) {
             assert!((p - w).abs() < 1e-12, "{:?}", r.pos);
         }
-        assert_eq!(r.pick(0.5), 4);
-        assert_eq!(r.pick(0.64), 1);
-        assert_eq!(r.pick(0.9), 0);
         assert_eq!(r.pick(0.0), 4);
+        assert_eq!(r.pick(0.6), 1);
+        assert_eq!(r.pick(0.9), 0);
     }
 
     #[test]
-    fn most_accurate_survivor_owns_the_last_share_of_the_axis() {
-        let acc = [90.0, 88.0, 89.5];
-        let energy = [10.0, 8.0, 9.0];
-        let r = relax(&acc, &energy, 88.0, 0.2);
-        assert_eq!(r.cands, vec![1, 2, 0]);
-        assert!((r.pos[1] - 0.5).abs() < 1e-12 && (r.pos[2] - 2.0 / 3.0).abs() < 1e-12);
-        assert_eq!(r.pick(0.49), 1);
-        assert_eq!(r.pick(0.5), 2);
-        assert_eq!(r.pick(0.66), 2);
-        assert_eq!(r.pick(0.7), 0);
-        // an approximate multiplier that ties with exact at lower energy does not remove it;
-        // one that beats exact on the sample counts as tied, below it
-        let r = relax(&[90.0, 90.0], &[10.0, 9.0], 90.0, 0.2);
+    fn near_exact_candidates_keep_their_rungs_when_top1_saturates() {
+        // every candidate ties exact on top-1 (a saturated sample): top-1 alone would keep only
+        // the cheapest; KL keeps a ladder of three
+        let acc = [99.0; 5];
+        let kl = [0.0, 0.5, 0.05, 0.005, 0.06];
+        let energy = [10.0, 6.0, 8.0, 9.5, 8.5];
+        let r = relax(&acc, &kl, &energy, 99.0, 0.2);
+        assert_eq!(r.cands, vec![1, 2, 3, 0]);
+        assert_eq!(r.pick(1.0), 0);
+        assert!(r.pos.windows(2).all(|w| w[0] < w[1]));
+        // equal KLs: spaced by rank
+        let r = relax(
+            &[90.0, 90.0, 90.0],
+            &[0.0, 0.1, 0.1],
+            &[10.0, 9.0, 8.0],
+            90.0,
+            0.2,
+        );
+        assert_eq!(r.cands, vec![2, 0]);
+        let r = relax(&[90.0, 90.0], &[0.0, 0.0], &[10.0, 9.0], 90.0, 0.2);
         assert_eq!(r.cands, vec![1, 0]);
         assert_eq!(r.pos, vec![0.0, 0.5]);
-        let r = relax(&[90.0, 90.5, 88.0], &[10.0, 9.0, 8.0], 87.0, 0.2);
-        assert_eq!(r.cands, vec![2, 1, 0]);
-        assert_eq!(r.pick(1.0), 0);
     }
 }

@@ -79,14 +79,16 @@ pub fn hv_trace(log: &[Eval], p: &Problem, e_ref: f64, a_ref: f64) -> Vec<f64> {
 pub enum Kind {
     /// every layer on the exact MXU
     Exact,
-    /// lowest energy among the feasible evaluations (top-1 ≥ τ on the sample, area ≤ φ)
+    /// lowest energy among the feasible evaluations (bound of Δ top-1 ≥ τ on the sample, area ≤ φ)
     Power,
     /// lowest barrier objective (among the feasible evaluations when there are any)
     Balanced,
     /// highest top-1 on the sample within the area cap (ties: lowest energy)
     Accuracy,
-    /// lowest energy among the feasible evaluations whose top-1 on the confirmation set (the
-    /// validation images outside the sample) also clears τ's margin to the exact chip there
+    /// lowest energy among the feasible evaluations (on their energy-KL front) that also hold
+    /// on the confirmation set (the validation images outside the sample): Δ top-1's lower
+    /// confidence bound there at least τ, and a probability of holding on a fresh
+    /// validation-sized set of at least `hold`
     Confirmed,
 }
 
@@ -136,19 +138,31 @@ pub fn choose(log: &[Eval], phi: f64) -> Vec<(Kind, usize)> {
     out
 }
 
-/// The candidates for a run's confirmed design: its feasible evaluations by increasing energy
-/// (ties: higher sample top-1 first), at most `n`.
+/// The candidates for a run's confirmed design: the energy-fidelity front of its feasible
+/// evaluations (no other feasible one at most as dear with at most its KL to exact int8 on the
+/// sample), by increasing energy, at most `n`. On a small sample many cheap mappings tie at
+/// zero discordance; the front keeps one per energy level and reaches up to the near-exact
+/// ones, which are the likeliest to hold on unseen images.
 pub fn confirm_candidates(log: &[Eval], n: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..log.len()).filter(|&i| log[i].feasible).collect();
     idx.sort_by(|&a, &b| {
         log[a]
             .energy
             .total_cmp(&log[b].energy)
+            .then(log[a].kl.total_cmp(&log[b].kl))
             .then(log[b].top1.total_cmp(&log[a].top1))
             .then(a.cmp(&b))
     });
-    idx.truncate(n);
-    idx
+    let mut front = Vec::new();
+    let mut best_kl = f64::INFINITY;
+    for i in idx {
+        if log[i].kl < best_kl {
+            best_kl = log[i].kl;
+            front.push(i);
+        }
+    }
+    front.truncate(n);
+    front
 }
 
 /// A chosen design with its test-split accuracy.
@@ -166,9 +180,22 @@ pub struct Design {
     pub area: f64,
     /// % on the search sample
     pub sample_top1: f64,
+    /// lower confidence bound of Δ top-1 vs exact int8 on the sample, points
+    #[serde(default)]
+    pub sample_lcb: f64,
     /// % on the confirmation set (confirmed designs and the exact chip)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_top1: Option<f64>,
+    /// lower confidence bound of Δ top-1 vs exact int8 on the confirmation set, points
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_lcb: Option<f64>,
+    /// probability of holding on a fresh validation-sized set, from the confirmation set's
+    /// discordant images (`oracle::Paired::p_hold`)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_hold: Option<f64>,
+    /// the discordant pairs against exact int8 on the test split
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_paired: Option<super::oracle::Paired>,
     pub objective: f64,
     /// % on the full test split
     pub test_top1: f64,
@@ -245,5 +272,37 @@ mod tests {
         assert_eq!(hypervolume(&[], 100.0, 89.0), 0.0);
         let p3 = pareto3(&[(1.0, 90.0, 200.0), (1.0, 90.0, 300.0), (2.0, 91.0, 100.0)]);
         assert_eq!(p3, vec![0, 2]);
+    }
+
+    #[test]
+    fn confirmation_candidates_are_the_energy_kl_front() {
+        let ev = |energy: f64, kl: f64, feasible: bool| Eval {
+            method: Method::Random,
+            seed: 1,
+            step: 1,
+            mapping: vec![],
+            z: None,
+            top1: 99.0,
+            top5: 100.0,
+            delta: 0.0,
+            lcb: 0.0,
+            kl,
+            energy,
+            area: 100.0,
+            objective: energy,
+            feasible,
+        };
+        // 0 and 1 tie on energy (the lower KL first); 2 is dearer and less faithful than 1;
+        // 3 is infeasible; 4 and 5 climb towards exact
+        let log = [
+            ev(88.0, 1e-3, true),
+            ev(88.0, 5e-4, true),
+            ev(89.0, 6e-4, true),
+            ev(85.0, 1e-6, false),
+            ev(95.0, 1e-4, true),
+            ev(99.0, 1e-6, true),
+        ];
+        assert_eq!(confirm_candidates(&log, 8), vec![1, 4, 5]);
+        assert_eq!(confirm_candidates(&log, 2), vec![1, 4]);
     }
 }
