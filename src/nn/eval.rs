@@ -17,6 +17,21 @@ pub struct EvalResult {
     pub images_per_second: f64,
 }
 
+/// Whether `label` ranks within the first `k` of the scores `row`: its rank is the number of
+/// classes scoring strictly higher, ties resolved in favour of the lower index.
+pub fn in_top(row: &[f32], label: usize, k: usize) -> bool {
+    if label >= row.len() {
+        return false;
+    }
+    let mine = row[label];
+    let rank = row
+        .iter()
+        .enumerate()
+        .filter(|&(j, &v)| v > mine || (v == mine && j < label))
+        .count();
+    rank < k
+}
+
 /// Runs `net` over the dataset in batches and scores its outputs (argmax = class).
 pub fn evaluate(
     net: &dyn Fn(Tensor) -> Result<Tensor>,
@@ -33,15 +48,8 @@ pub fn evaluate(
         let classes = out.item_len();
         for (i, row) in out.data.chunks(classes).enumerate() {
             let label = ds.labels[lo + i] as usize;
-            let mine = row[label.min(classes - 1)];
-            // Rank = number of classes scoring strictly higher (ties resolved in favour of lower index).
-            let rank = row
-                .iter()
-                .enumerate()
-                .filter(|&(j, &v)| v > mine || (v == mine && j < label))
-                .count();
-            c1 += (rank == 0 && label < classes) as usize;
-            c5 += (rank < 5 && label < classes) as usize;
+            c1 += in_top(row, label, 1) as usize;
+            c5 += in_top(row, label, 5) as usize;
         }
     }
     let seconds = t0.elapsed().as_secs_f64();

@@ -184,17 +184,6 @@ impl Setup {
         };
         eval::logits(&|x| q.run(x), ds, self.bench.scale, 256)
     }
-
-    /// Top-1 and top-5 of the int8 network with these per-layer products on `ds`.
-    pub fn run(&self, muls: Vec<LayerMul>, ds: &crate::data::Dataset) -> Result<eval::EvalResult> {
-        let q = QuantNet {
-            graph: &self.graph,
-            weights: self.weights.clone(),
-            muls,
-            calibration: None,
-        };
-        eval::evaluate(&|x| q.run(x), ds, self.bench.scale, 256)
-    }
 }
 
 pub fn calibrate(o: &CalibrateOptions) -> Result<(CalibrationTable, CalibStats)> {
@@ -375,48 +364,40 @@ impl CalibrationTable {
         o
     }
 
-    /// Accuracy change (percentage points of top-1) per layer and multiplier, by MRE.
-    pub fn text(&self) -> String {
-        let order = self.by_mre();
-        let mut s = format!(
-            "exact int8 top-1 on the {}-image validation sample: {:.2}%\n\
-             top-1 change (points) when only that layer uses the multiplier (columns by MRE):\n{:<16}",
-            self.sample,
-            self.exact_top1 * 100.0,
-            "layer"
-        );
-        for &m in &order {
+    /// One layer x multiplier grid (columns by MRE) with `cell` formatted per entry.
+    fn grid_text(&self, order: &[usize], cell: &dyn Fn(usize, usize) -> String) -> String {
+        let mut s = format!("{:<16}", "layer");
+        for &m in order {
             let short = self.multipliers[m].trim_start_matches("mul8u_");
             s.push_str(&format!(" {:>12}", &short[..short.len().min(12)]));
         }
         s.push('\n');
         for (l, name) in self.layers.iter().enumerate() {
             s.push_str(&format!("{:<16}", &name[..name.len().min(16)]));
-            for &m in &order {
-                s.push_str(&format!(
-                    " {:>12.2}",
-                    (self.top1[l][m] - self.exact_top1) * 100.0
-                ));
-            }
-            s.push('\n');
-        }
-        s.push_str(&format!(
-            "mean KL(exact int8 ‖ network), nats, same cells:\n{:<16}",
-            "layer"
-        ));
-        for &m in &order {
-            let short = self.multipliers[m].trim_start_matches("mul8u_");
-            s.push_str(&format!(" {:>12}", &short[..short.len().min(12)]));
-        }
-        s.push('\n');
-        for (l, name) in self.layers.iter().enumerate() {
-            s.push_str(&format!("{:<16}", &name[..name.len().min(16)]));
-            for &m in &order {
-                s.push_str(&format!(" {:>12.2e}", self.kl[l][m]));
+            for &m in order {
+                s.push_str(&format!(" {:>12}", cell(l, m)));
             }
             s.push('\n');
         }
         s
+    }
+
+    /// Accuracy change (percentage points of top-1) and KL to exact int8 per layer and
+    /// multiplier, by MRE.
+    pub fn text(&self) -> String {
+        let order = self.by_mre();
+        format!(
+            "exact int8 top-1 on the {}-image validation sample: {:.2}%\n\
+             top-1 change (points) when only that layer uses the multiplier (columns by MRE):\n{}\
+             mean KL(exact int8 ‖ network), nats, same cells:\n{}",
+            self.sample,
+            self.exact_top1 * 100.0,
+            self.grid_text(&order, &|l, m| format!(
+                "{:.2}",
+                (self.top1[l][m] - self.exact_top1) * 100.0
+            )),
+            self.grid_text(&order, &|l, m| format!("{:.2e}", self.kl[l][m]))
+        )
     }
 
     pub fn csv(&self) -> String {

@@ -16,7 +16,7 @@
 //! nothing more. The confirmation set (validation images that took no part in the selection)
 //! is what guards against such lucky samples.
 
-use crate::nn::eval::Logits;
+use crate::nn::eval::{in_top, Logits};
 use serde::{Deserialize, Serialize};
 
 /// A mapping's result on one set of images.
@@ -61,21 +61,6 @@ pub fn kl(p_logits: &[f32], q_logits: &[f32]) -> f64 {
         .map(|(&a, &b)| a * (a / b.max(1e-300)).ln())
         .sum::<f64>()
         .max(0.0)
-}
-
-/// Whether `label` ranks within the first `k` of `row` (ties to the lower index, as
-/// `nn::eval::evaluate` scores).
-fn in_top(row: &[f32], label: usize, k: usize) -> bool {
-    if label >= row.len() {
-        return false;
-    }
-    let mine = row[label];
-    let rank = row
-        .iter()
-        .enumerate()
-        .filter(|&(j, &v)| v > mine || (v == mine && j < label))
-        .count();
-    rank < k
 }
 
 impl Outcome {
