@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 pub struct Group {
     pub kind: String,
     pub args: Vec<String>,
-    pub simple: Vec<(String, String)>,
-    pub complex: Vec<(String, Vec<String>)>,
+    /// simple attributes `name : value;` and complex ones `name (args);`, each with its line
+    pub simple: Vec<(String, String, u32)>,
+    pub complex: Vec<(String, Vec<String>, u32)>,
     pub groups: Vec<Group>,
     pub line: u32,
 }
@@ -27,14 +28,40 @@ impl Group {
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.simple
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _, _)| k == name)
+            .map(|(_, v, _)| v.as_str())
     }
     pub fn complex(&self, name: &str) -> Option<&[String]> {
         self.complex
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_slice())
+            .find(|(k, _, _)| k == name)
+            .map(|(_, v, _)| v.as_slice())
+    }
+    /// The line of attribute `name` (simple or complex; the group's own line when absent).
+    pub fn line_of(&self, name: &str) -> u32 {
+        self.simple
+            .iter()
+            .find(|(k, _, _)| k == name)
+            .map(|a| a.2)
+            .or_else(|| self.complex.iter().find(|(k, _, _)| k == name).map(|a| a.2))
+            .unwrap_or(self.line)
+    }
+    /// Simple attribute `name` as a number: None when absent, an error naming the file and the
+    /// line when it is present but not a number.
+    pub fn number(&self, name: &str, file: &Path) -> Result<Option<f64>> {
+        let Some(v) = self.attr(name) else {
+            return Ok(None);
+        };
+        let t = v.trim().trim_matches('"').trim();
+        t.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(Some)
+            .ok_or_else(|| Error::Located {
+                file: file.into(),
+                line: self.line_of(name),
+                message: format!("`{name}` is `{v}`, not a number"),
+            })
     }
     pub fn children<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Group> + 'a {
         self.groups.iter().filter(move |g| g.kind == kind)
@@ -231,7 +258,7 @@ impl Parser<'_> {
                     }
                 }
             }
-            g.simple.push((name, parts.join(" ")));
+            g.simple.push((name, parts.join(" "), line));
             return Ok(());
         }
         self.expect('(')?;
@@ -269,7 +296,7 @@ impl Parser<'_> {
             g.groups.push(child);
         } else {
             self.eat(';');
-            g.complex.push((name, args));
+            g.complex.push((name, args, line));
         }
         Ok(())
     }
@@ -421,30 +448,57 @@ pub struct Library {
     pub hash: String,
 }
 
-fn unit_scale(s: &str, base: &str, scales: &[(&str, f64)], file: &Path) -> Result<f64> {
-    // e.g. "1ns", "10ps", "1nW"
-    let s = s.trim().trim_matches('"');
+/// A unit attribute such as "1ns", "10ps" or "1nW" of group `g` (default `default` when
+/// absent) in the base unit, from the table of (suffix, factor) `scales`.
+fn unit_scale(
+    g: &Group,
+    name: &str,
+    default: &str,
+    scales: &[(&str, f64)],
+    file: &Path,
+) -> Result<f64> {
+    let s = g.attr(name).unwrap_or(default).trim().trim_matches('"');
+    let located = |message: String| Error::Located {
+        file: file.into(),
+        line: g.line_of(name),
+        message,
+    };
     let digits: String = s
         .chars()
         .take_while(|c| c.is_ascii_digit() || *c == '.')
         .collect();
-    let num: f64 = digits.parse().unwrap_or(1.0);
+    // a bare unit ("ns") means one of it
+    let num: f64 = if digits.is_empty() {
+        1.0
+    } else {
+        digits
+            .parse()
+            .map_err(|_| located(format!("`{name}` is `{s}`: `{digits}` is not a number")))?
+    };
     let unit = s[digits.len()..].trim().to_ascii_lowercase();
     for (u, f) in scales {
         if unit == *u {
             return Ok(num * f);
         }
     }
-    Err(Error::Input {
-        file: file.into(),
-        message: format!("unsupported {base} unit `{s}`"),
-    })
+    Err(located(format!("unsupported `{name}` `{s}`")))
 }
 
-fn numbers(s: &str) -> Vec<f64> {
+/// The numbers of a comma- or space-separated list (a table's index or values), each one
+/// checked: `what` and `line` name the attribute in the error.
+fn numbers(s: &str, what: &str, file: &Path, line: u32) -> Result<Vec<f64>> {
     s.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|t| !t.is_empty())
-        .filter_map(|t| t.parse().ok())
+        .map(|t| {
+            t.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| Error::Located {
+                    file: file.into(),
+                    line,
+                    message: format!("`{what}` holds `{t}`, not a number"),
+                })
+        })
         .collect()
 }
 
@@ -479,15 +533,15 @@ impl Ctx<'_> {
                 while index.len() <= k {
                     index.push(vec![]);
                 }
-                index[k] = numbers(&v.join(","));
+                index[k] = numbers(&v.join(","), name, self.file, g.line_of(name))?;
             }
         }
         let rows: Vec<Vec<f64>> = g
             .complex("values")
             .ok_or_else(|| err(format!("table `{}` has no values", g.kind)))?
             .iter()
-            .map(|r| numbers(r))
-            .collect();
+            .map(|r| numbers(r, "values", self.file, g.line_of("values")))
+            .collect::<Result<_>>()?;
         let mut t = Table::default();
         let mut slew_axis = None;
         let mut load_axis = None;
@@ -553,36 +607,45 @@ impl Library {
                 message: "no `library (...) { }` group: not a Liberty file".into(),
             })?;
         let time = unit_scale(
-            lib.attr("time_unit").unwrap_or("1ns"),
-            "time",
+            lib,
+            "time_unit",
+            "1ns",
             &[("ns", 1.0), ("ps", 1e-3), ("us", 1e3)],
             path,
         )?;
-        let voltage_unit = unit_scale(
-            lib.attr("voltage_unit").unwrap_or("1V"),
-            "voltage",
-            &[("v", 1.0), ("mv", 1e-3)],
-            path,
-        )?;
+        let voltage_unit =
+            unit_scale(lib, "voltage_unit", "1V", &[("v", 1.0), ("mv", 1e-3)], path)?;
+        let cap_unit_err = |m: String| Error::Located {
+            file: path.into(),
+            line: lib.line_of("capacitive_load_unit"),
+            message: m,
+        };
         let cap = match lib.complex("capacitive_load_unit") {
             Some([n, u]) => {
-                let n: f64 = n.trim().parse().unwrap_or(1.0);
+                let n: f64 = n.trim().parse().map_err(|_| {
+                    cap_unit_err(format!("capacitive_load_unit's `{n}` is not a number"))
+                })?;
                 match u.trim().to_ascii_lowercase().as_str() {
                     "pf" => n,
                     "ff" => n * 1e-3,
                     other => {
-                        return Err(Error::Input {
-                            file: path.into(),
-                            message: format!("unsupported capacitive_load_unit `{other}`"),
-                        })
+                        return Err(cap_unit_err(format!(
+                            "unsupported capacitive_load_unit `{other}`"
+                        )))
                     }
                 }
             }
-            _ => 1.0,
+            Some(other) => {
+                return Err(cap_unit_err(format!(
+                    "capacitive_load_unit needs (number, unit), found {other:?}"
+                )))
+            }
+            None => 1.0,
         };
         let leak = unit_scale(
-            lib.attr("leakage_power_unit").unwrap_or("1nW"),
-            "leakage power",
+            lib,
+            "leakage_power_unit",
+            "1nW",
             &[
                 ("nw", 1.0),
                 ("pw", 1e-3),
@@ -593,11 +656,10 @@ impl Library {
             path,
         )?;
         let voltage = lib
-            .attr("nom_voltage")
-            .and_then(|v| v.parse::<f64>().ok())
+            .number("nom_voltage", path)?
             .ok_or_else(|| Error::Input {
                 file: path.into(),
-                message: "no nom_voltage".into(),
+                message: "the library has no `nom_voltage`".into(),
             })?
             * voltage_unit;
         let mut ctx = Ctx {
@@ -614,10 +676,11 @@ impl Library {
                     .collect();
                 let index = (1..=3)
                     .filter_map(|k| {
-                        t.complex(&format!("index_{k}"))
-                            .map(|v| numbers(&v.join(",")))
+                        let name = format!("index_{k}");
+                        t.complex(&name)
+                            .map(|v| numbers(&v.join(","), &name, path, t.line_of(&name)))
                     })
-                    .collect();
+                    .collect::<Result<_>>()?;
                 if let Some(name) = t.args.first() {
                     ctx.templates.insert(name.clone(), Template { vars, index });
                 }
@@ -639,20 +702,15 @@ impl Library {
 
     fn cell(ctx: &mut Ctx, c: &Group, leak_scale: f64) -> Result<Cell> {
         let name = c.args.first().cloned().unwrap_or_default();
-        let area = c
-            .attr("area")
-            .and_then(|a| a.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        let leakage = match c
-            .attr("cell_leakage_power")
-            .and_then(|v| v.parse::<f64>().ok())
-        {
+        // a cell without `area` (a pseudo cell) has none; a malformed one is an error
+        let area = c.number("area", ctx.file)?.unwrap_or(0.0);
+        let leakage = match c.number("cell_leakage_power", ctx.file)? {
             Some(v) => v,
             None => {
                 let v: Vec<f64> = c
                     .children("leakage_power")
-                    .filter_map(|g| g.attr("value").and_then(|v| v.parse().ok()))
-                    .collect();
+                    .filter_map(|g| g.number("value", ctx.file).transpose())
+                    .collect::<Result<_>>()?;
                 if v.is_empty() {
                     0.0
                 } else {
@@ -705,11 +763,7 @@ impl Library {
                 pins.push(Pin {
                     name: pname.trim().to_string(),
                     direction,
-                    capacitance: p
-                        .attr("capacitance")
-                        .and_then(|v| v.parse::<f64>().ok())
-                        .unwrap_or(0.0)
-                        * ctx.cap,
+                    capacitance: p.number("capacitance", ctx.file)?.unwrap_or(0.0) * ctx.cap,
                     function: p.attr("function").map(|s| s.to_string()),
                     clock: p.attr("clock") == Some("true"),
                     internal_power: internal_power.clone(),
@@ -921,5 +975,48 @@ mod tests {
         assert!((t.at(0.015, 0.0015) - 3e-3).abs() < 1e-12);
         let bad = Library::from_str("library (t) { cell (X) { area : 1 ", Path::new("b.lib"));
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn malformed_numbers_are_located_errors_never_defaults() {
+        let lib = |cell: &str| {
+            format!(
+                "library (t) {{\n  nom_voltage : 1.8;\n  lu_table_template (tm) {{ variable_1 : total_output_net_capacitance; index_1 (\"1, 2\"); }}\n  cell (X) {{\n{cell}\n  }}\n}}\n"
+            )
+        };
+        let ok = lib("    area : 2.5;\n    pin (A) { direction : input; capacitance : 0.002; }");
+        assert!(Library::from_str(&ok, Path::new("ok.lib")).is_ok());
+        for (body, line, what) in [
+            ("    area : 2.5x;", 5, "area"),
+            ("    area : 1;\n    cell_leakage_power : 1e;", 6, "cell_leakage_power"),
+            (
+                "    area : 1;\n    pin (A) { direction : input;\n      capacitance : 0,002; }",
+                7,
+                "capacitance",
+            ),
+            (
+                "    area : 1;\n    pin (Y) { direction : output; internal_power () {\n      rise_power (tm) { values (\"1, 2q\"); } } }",
+                7,
+                "values",
+            ),
+        ] {
+            let err = Library::from_str(&lib(body), Path::new("bad.lib"))
+                .err()
+                .unwrap_or_else(|| panic!("accepted {body}"))
+                .to_string();
+            assert!(
+                err.contains("bad.lib") && err.contains(&format!(":{line}")) && err.contains(what),
+                "{body}: {err}"
+            );
+        }
+        let unit = "library (t) {\n  nom_voltage : 1.8;\n  time_unit : \"1.2.3ns\";\n}\n";
+        let err = Library::from_str(unit, Path::new("u.lib"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("u.lib") && err.contains(":3") && err.contains("time_unit"),
+            "{err}"
+        );
     }
 }
