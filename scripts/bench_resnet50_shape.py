@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Install the `resnet50-shape` benchmark (DESIGN.md "Benchmarks"): the ResNet-50 graph at
+"""Install the `resnet50-shape` benchmark (ARCHITECTURE.md "Benchmarks"): the ResNet-50 graph at
 224x224 (bottleneck blocks [3, 4, 6, 3], 53 convolutions + 1 FC, ~4.1 GMAC/image) with seeded
 He-initialized weights (BatchNorm folded to identity), for speed measurements at the paper's
 scale. Accuracy on it is meaningless; the images are seeded random bytes (4-D IDX, N x 3 x 224 x 224).

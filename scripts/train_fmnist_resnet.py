@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train the `fmnist-resnet` benchmark (DESIGN.md "Benchmarks") and export it to ONNX.
+"""Train the `fmnist-resnet` benchmark (ARCHITECTURE.md "Benchmarks") and export it to ONNX.
 
 A residual CNN with 16 mappable layers (15 convolutions + 1 fully connected), trained with
 Debian's python3-torch on Debian's dataset-fashion-mnist (60k train / 10k test), then exported

@@ -1,6 +1,6 @@
 //! autoapprox: low-power DNN accelerators with approximate multipliers.
 //!
-//! The pipeline stages live in one module each (see DESIGN.md): [`multiplier`] (the library and
+//! The pipeline stages live in one module each (ARCHITECTURE.md has the code map): [`multiplier`] (the library and
 //! third-party import), [`characterize`] (Verilator harness, LUTs, metrics, low-rank tables,
 //! cache) and [`report`] (tables, JSON/CSV, SVG plots), [`rtl`], [`cosim`], [`nn`], [`ppa`],
 //! [`search`], [`evolve`] (CGP-evolved multipliers), and [`flow`] (`autoapprox run`: all of them from one project file).

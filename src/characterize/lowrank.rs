@@ -1,4 +1,4 @@
-//! Truncated-SVD compression of the error matrix `E = LUT - a*b` (DESIGN.md, "Low-rank tables").
+//! Truncated-SVD compression of the error matrix `E = LUT - a*b` (ARCHITECTURE.md "Low-rank tables").
 
 use super::lut::Lut;
 use crate::error::{Error, Result};

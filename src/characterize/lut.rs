@@ -1,4 +1,4 @@
-//! Lookup tables and the error metrics of DESIGN.md.
+//! Lookup tables and the error metrics (ARCHITECTURE.md "Error metrics").
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Int8 post-training quantization (DESIGN.md "Quantization"): uint8 codes with zero points;
+//! Int8 post-training quantization (ARCHITECTURE.md "Quantization"): uint8 codes with zero points;
 //! weights per output channel, offline; activations per tensor, per image, at run time (or from
 //! a calibration pass). Only `sum_k q_a q_w` goes through the multiplier; the zero-point terms
 //! `- Z_w sum q_a - Z_a sum q_w + K Z_a Z_w` are exact.

@@ -1,4 +1,4 @@
-//! The chip energy and area model (DESIGN.md "Energy"): what the search and the reports use.
+//! The chip energy and area model (ARCHITECTURE.md "Energy"): what the search and the reports use.
 //!
 //! Layer energy = MACs × energy per MAC of the MXU variant the layer is routed to (its PE's
 //! workload-driven energy per cycle, for that layer when PPA measured it, else the variant's

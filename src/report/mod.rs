@@ -176,7 +176,7 @@ pub fn write_characterization_report(
     );
     let _ = writeln!(
         md,
-        "Metrics as in DESIGN.md (e = a*b, d = |m - e|; MAE% and WCE% relative to 2^16; MRE% and \
+        "Metrics as in ARCHITECTURE.md (e = a*b, d = |m - e|; MAE% and WCE% relative to 2^16; MRE% and \
          WCRE% over pairs with e > 0). SVD rank: smallest rank whose f32 factors reconstruct the \
          error matrix to within 0.5 everywhere (so rounding gives back the exact table).\n"
     );

@@ -1,4 +1,4 @@
-//! The mapping problem (DESIGN.md "The search problem"): N layers x K candidate multipliers, the
+//! The mapping problem (ARCHITECTURE.md "The search problem"): N layers x K candidate multipliers, the
 //! per-layer energy of each choice, the MXU areas, the calibration table, the relaxation of the
 //! choices onto [0, 1] and the barrier objective every search method minimizes.
 //!
@@ -333,7 +333,7 @@ impl Problem {
 /// candidates keep their rungs between the aggressive ones and exact. The survivors, least
 /// faithful first, are placed on [0, 1] by min-max scaled -ln KL.
 ///
-/// Three choices DESIGN.md leaves open, made here: (1) calibrated accuracies are capped at the
+/// Three choices the search problem leaves open, made here: (1) calibrated accuracies are capped at the
 /// exact one (scoring above exact on the sample is chance); (2) the exact multiplier (index 0,
 /// KL 0) always survives and sits at the top of every axis: z = 1 is the exact chip, and it is
 /// the fallback that adds no MXU; (3) the positions are scaled to [0, (S-1)/S] for S survivors,
