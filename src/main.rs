@@ -391,6 +391,26 @@ enum BenchCmd {
         #[arg(long, default_value_t = 0.5)]
         target: f64,
     },
+    /// How well the margin model predicts discordant images on held-out validation images,
+    /// for the mappings a search confirmed (run the search first, with the same settings).
+    Oracle {
+        /// Benchmark directory the search ran on.
+        #[arg(long, default_value = "data/benchmarks/mnist-cnn")]
+        bench: PathBuf,
+        /// Search-sample size and seed of that search (default: as `autoapprox search`).
+        #[arg(long)]
+        sample: Option<usize>,
+        #[arg(long, default_value_t = 1)]
+        sample_seed: u64,
+        /// Candidate multipliers of that search (default: the whole built-in library).
+        #[arg(long = "mult")]
+        mults: Vec<String>,
+        /// Images per margin bin to compare.
+        #[arg(long = "bin", default_values_t = [400, 80, 25, 10])]
+        bins: Vec<usize>,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
     /// Simulator throughput per kernel on benchmark models.
     Nn {
         /// Benchmark directories.
@@ -828,6 +848,35 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Evolve(a) => evolve_cmd(a),
+        Cmd::Bench(BenchCmd::Oracle {
+            bench,
+            sample,
+            sample_seed,
+            mults,
+            bins,
+            cache,
+        }) => {
+            let candidates = if mults.is_empty() {
+                LIBRARY.iter().map(|d| d.name()).collect()
+            } else {
+                mults
+            };
+            let o = autoapprox::search::calibrate::CalibrateOptions {
+                bench,
+                candidates,
+                sample,
+                seed: sample_seed,
+                kernel: autoapprox::nn::eval::KernelKind::Lut,
+                characterize: Options {
+                    cache_dir: cache.cache,
+                    progress: false,
+                    ..Options::default()
+                },
+                progress: false,
+            };
+            print!("{}", autoapprox::search::bench::run(&o, &bins)?.text());
+            Ok(())
+        }
         Cmd::Bench(BenchCmd::Characterize) => {
             let r = characterize::bench::run()?;
             print!("{}", r.text());
@@ -951,7 +1000,12 @@ fn eval_cmd(a: EvalArgs) -> Result<()> {
         let mut q = quant::QuantNet::new(&graph);
         if let (Some(n), Some(calib)) = (a.calibrate, &calib) {
             let cal = calib.subset(&calib.balanced_sample(n, a.seed));
-            q.calibrate(norm(cal.batch_f32(0, cal.len(), scale)))?;
+            q.calibrate(norm(autoapprox::nn::Tensor::images(
+                &cal,
+                0,
+                cal.len(),
+                scale,
+            )))?;
         }
         let opts = Options {
             cache_dir: a.cache.cache.clone(),

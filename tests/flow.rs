@@ -41,7 +41,7 @@ fn lines(dir: &Path) -> usize {
         return 0;
     };
     rd.filter_map(|e| e.ok())
-        .map(|e| e.path().join("sample.v2.jsonl"))
+        .map(|e| e.path().join("sample.v3.jsonl"))
         .filter_map(|p| std::fs::read_to_string(p).ok())
         .map(|t| t.lines().count())
         .sum()

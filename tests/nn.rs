@@ -104,7 +104,7 @@ fn exact_int8_is_within_0_3_points_of_float() {
 #[test]
 fn lut_kernel_with_the_exact_multiplier_equals_the_exact_kernel_bit_for_bit() {
     let f = fixture();
-    let x = f.test.batch_f32(0, 300, f.bench.scale);
+    let x = autoapprox::nn::Tensor::images(&f.test, 0, 300, f.bench.scale);
     let exact = qnet(vec![LayerMul::Exact; 4]).run(x.clone()).unwrap();
     let via_lut = qnet(vec![LayerMul::Lut(lut("mul8u_exact")); 4])
         .run(x)
@@ -118,7 +118,7 @@ fn lut_kernel_with_the_exact_multiplier_equals_the_exact_kernel_bit_for_bit() {
 #[test]
 fn lut_kernel_with_approximate_multipliers_equals_the_gather_loop_bit_for_bit() {
     let f = fixture();
-    let x = f.test.batch_f32(300, 600, f.bench.scale);
+    let x = autoapprox::nn::Tensor::images(&f.test, 300, 600, f.bench.scale);
     for m in ["mul8u_drum_k4", "mul8u_c42_c9"] {
         let fast = qnet(vec![LayerMul::Lut(lut(m)); 4]).run(x.clone()).unwrap();
         let naive = qnet(vec![LayerMul::Gather(lut(m)); 4])
@@ -245,8 +245,13 @@ fn static_calibrated_quantization_stays_close_to_float() {
     let val = f.bench.split("validation").unwrap();
     let cal = val.subset(&val.balanced_sample(500, 1));
     let mut q = qnet(vec![LayerMul::Exact; 4]);
-    q.calibrate(cal.batch_f32(0, cal.len(), f.bench.scale))
-        .unwrap();
+    q.calibrate(autoapprox::nn::Tensor::images(
+        &cal,
+        0,
+        cal.len(),
+        f.bench.scale,
+    ))
+    .unwrap();
     assert!(q
         .calibration
         .as_ref()

@@ -81,7 +81,7 @@ fn resnet50_shape_imports_at_the_papers_scale_and_lut_equals_gather() {
     assert_eq!(layers.len(), 54);
     let macs: u64 = layers.iter().map(|l| l.macs).sum();
     assert!((4.0e9..4.2e9).contains(&(macs as f64)), "{macs} MACs");
-    let x = b.split("test").unwrap().batch_f32(0, 1, b.scale);
+    let x = autoapprox::nn::Tensor::images(&b.split("test").unwrap(), 0, 1, b.scale);
     let t = lut(Design::Mitchell { w: 4 });
     let run = |m: LayerMul| {
         let mut q = QuantNet::new(&g);

@@ -477,7 +477,7 @@ pub fn real_tile(
     let b = Benchmark::load(bench)?;
     let graph = onnx::load(&b.model_path())?;
     let test = b.split("test")?;
-    let x = test.batch_f32(image, image + 1, b.scale);
+    let x = crate::nn::Tensor::images(&test, image, image + 1, b.scale);
     let captured = std::sync::Mutex::new(None);
     graph.run_with(x, &|l, x| {
         let mut c = captured.lock().unwrap();

@@ -1,5 +1,5 @@
 //! Datasets: IDX (MNIST, Fashion-MNIST; plain or gzip) and CIFAR binary batches, plus the
-//! deterministic, class-balanced search sample of DESIGN.md (search step 5).
+//! deterministic, class-balanced search sample (ARCHITECTURE.md "The search problem", step 5).
 
 pub mod images;
 
@@ -182,18 +182,5 @@ impl Dataset {
         }
         out.sort_unstable();
         out
-    }
-
-    /// Images `lo..hi` as floats `pixel * scale`, NCHW.
-    pub fn batch_f32(&self, lo: usize, hi: usize, scale: f32) -> crate::nn::Tensor {
-        let l = self.item_len();
-        let data = self.pixels[lo * l..hi * l]
-            .iter()
-            .map(|&p| p as f32 * scale)
-            .collect();
-        crate::nn::Tensor::new(
-            vec![hi - lo, self.shape[0], self.shape[1], self.shape[2]],
-            data,
-        )
     }
 }

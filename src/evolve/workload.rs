@@ -76,7 +76,7 @@ pub fn operand_pairs(bench: &Path, images: usize) -> Result<Vec<LayerPairs>> {
     let mut i = 0;
     while i < n {
         let hi = (i + step).min(n);
-        net.run_observed(data.batch_f32(i, hi, b.scale), &observe)?;
+        net.run_observed(crate::nn::Tensor::images(&data, i, hi, b.scale), &observe)?;
         i = hi;
     }
     let counts = counts.into_inner().unwrap_or_else(|e| e.into_inner());

@@ -44,7 +44,7 @@ pub fn evaluate(
     let batch = batch.max(1);
     for lo in (0..ds.len()).step_by(batch) {
         let hi = (lo + batch).min(ds.len());
-        let out = net(ds.batch_f32(lo, hi, scale))?;
+        let out = net(crate::nn::Tensor::images(ds, lo, hi, scale))?;
         let classes = out.item_len();
         for (i, row) in out.data.chunks(classes).enumerate() {
             let label = ds.labels[lo + i] as usize;
@@ -71,6 +71,17 @@ pub struct Logits {
 }
 
 impl Logits {
+    /// The rows `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Logits {
+        Logits {
+            classes: self.classes,
+            data: idx
+                .iter()
+                .flat_map(|&i| self.row(i).iter().copied())
+                .collect(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.data.len() / self.classes.max(1)
     }
@@ -108,7 +119,7 @@ pub fn logits(
     let mut classes = 0;
     for lo in (0..ds.len()).step_by(batch) {
         let hi = (lo + batch).min(ds.len());
-        let out = net(ds.batch_f32(lo, hi, scale))?;
+        let out = net(crate::nn::Tensor::images(ds, lo, hi, scale))?;
         classes = out.item_len();
         data.extend_from_slice(&out.data);
     }

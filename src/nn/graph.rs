@@ -15,6 +15,16 @@ impl Tensor {
         Tensor { shape, data }
     }
 
+    /// Images `lo..hi` of a dataset as floats `pixel * scale`, NCHW.
+    pub fn images(ds: &crate::data::Dataset, lo: usize, hi: usize, scale: f32) -> Tensor {
+        let l = ds.item_len();
+        let data = ds.pixels[lo * l..hi * l]
+            .iter()
+            .map(|&p| p as f32 * scale)
+            .collect();
+        Tensor::new(vec![hi - lo, ds.shape[0], ds.shape[1], ds.shape[2]], data)
+    }
+
     pub fn zeros(shape: Vec<usize>) -> Tensor {
         let n = shape.iter().product();
         Tensor {

@@ -68,7 +68,7 @@ pub fn layer_streams(
     let infos = graph.layers()?;
     let data = b.split(split)?;
     let n_img = o.images.clamp(1, data.len());
-    let x = data.batch_f32(0, n_img, b.scale);
+    let x = crate::nn::Tensor::images(&data, 0, n_img, b.scale);
     let captured = std::sync::Mutex::new(Vec::new());
     graph.run_with(x, &|l, x| {
         captured.lock().unwrap().push((l.clone(), x.clone()));

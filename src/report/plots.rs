@@ -379,29 +379,32 @@ pub fn energy_front(pts: &[FrontPoint]) -> Result<String> {
     Ok(svg)
 }
 
+/// The data of a sensitivity heatmap: row labels (layers), column labels (multipliers, in the
+/// order drawn) and the top-1 change of each cell, points (`delta[row][col]`).
+pub struct Heatmap {
+    pub title: String,
+    pub rows: Vec<String>,
+    pub cols: Vec<String>,
+    pub delta: Vec<Vec<f64>>,
+}
+
 /// Sensitivity heatmap: layers (rows) x multipliers ranked by MRE (columns), colour = top-1
 /// change when only that layer uses that multiplier (white = no loss, red = loss, blue = gain),
 /// like the paper's sensitivity figure.
-pub fn sensitivity_heatmap(t: &crate::search::calibrate::CalibrationTable) -> Result<String> {
-    let order = t.by_mre();
-    let (nl, nm) = (t.layers.len(), order.len());
+pub fn sensitivity_heatmap(heat: &Heatmap) -> Result<String> {
+    let (nl, nm) = (heat.rows.len(), heat.cols.len());
     let cell = 22i32;
-    let longest = t.layers.iter().map(|l| l.len()).max().unwrap_or(0) as i32;
+    let longest = heat.rows.iter().map(|l| l.len()).max().unwrap_or(0) as i32;
     let (left, top) = ((12 + 6 * longest).max(150), 60i32);
-    let title = format!(
-        "{}: top-1 change when one layer is approximate (exact int8 {:.2}%, {} images)",
-        t.benchmark,
-        t.exact_top1 * 100.0,
-        t.sample
-    );
+    let title = heat.title.clone();
     let w = (left + cell * nm as i32 + 120).max(20 + 8 * title.len() as i32) as u32;
     let h = (top + cell * nl as i32 + 130) as u32;
     // colour scale: the largest loss (at least 1 point) is full red
-    let worst = t
-        .top1
+    let worst = heat
+        .delta
         .iter()
         .flatten()
-        .map(|a| (t.exact_top1 - a) * 100.0)
+        .map(|d| -d)
         .fold(1.0f64, f64::max);
     let mut svg = String::new();
     {
@@ -409,13 +412,13 @@ pub fn sensitivity_heatmap(t: &crate::search::calibrate::CalibrationTable) -> Re
         root.fill(&WHITE).map_err(perr)?;
         root.draw(&Text::new(title, (10, 15), ("sans-serif", 15)))
             .map_err(perr)?;
-        for (r, name) in t.layers.iter().enumerate() {
+        for (r, name) in heat.rows.iter().enumerate() {
             let y = top + cell * r as i32;
             root.draw(&Text::new(name.clone(), (5, y + 5), ("sans-serif", 11)))
                 .map_err(perr)?;
-            for (c, &m) in order.iter().enumerate() {
+            for c in 0..nm {
                 let x = left + cell * c as i32;
-                let d = (t.top1[r][m] - t.exact_top1) * 100.0;
+                let d = heat.delta[r][c];
                 let color = diverging(-d / worst);
                 root.draw(&Rectangle::new(
                     [(x, y), (x + cell - 1, y + cell - 1)],
@@ -429,17 +432,13 @@ pub fn sensitivity_heatmap(t: &crate::search::calibrate::CalibrationTable) -> Re
                 .map_err(perr)?;
             }
         }
-        for (c, &m) in order.iter().enumerate() {
+        for (c, label) in heat.cols.iter().enumerate() {
             let x = left + cell * c as i32 + 6;
             let y = top + cell * nl as i32 + 4;
             let style =
                 TextStyle::from(("sans-serif", 11).into_font()).transform(FontTransform::Rotate90);
-            root.draw(&Text::new(
-                t.multipliers[m].trim_start_matches("mul8u_").to_string(),
-                (x + 8, y),
-                style,
-            ))
-            .map_err(perr)?;
+            root.draw(&Text::new(label.clone(), (x + 8, y), style))
+                .map_err(perr)?;
         }
         let lx = left + cell * nm as i32 + 15;
         for k in 0..=10 {

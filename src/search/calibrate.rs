@@ -1,4 +1,4 @@
-//! Calibration (DESIGN.md "The search problem", step 1): the top-1 accuracy of the int8 network
+//! Calibration (ARCHITECTURE.md "The search problem", step 1): the top-1 accuracy of the int8 network
 //! when only layer i uses multiplier j and every other layer is exact — an N x K table over a
 //! fixed, class-balanced sample of the validation split (never the test split).
 //!
@@ -43,7 +43,7 @@ pub struct CalibrationTable {
     pub layers: Vec<String>,
     pub macs: Vec<u64>,
     pub multipliers: Vec<String>,
-    /// MRE % of each multiplier (DESIGN.md metrics), for ranking
+    /// MRE % of each multiplier (ARCHITECTURE.md "Error metrics"), for ranking
     pub mre_pct: Vec<f64>,
     pub sample: usize,
     pub seed: u64,
@@ -427,7 +427,31 @@ impl CalibrationTable {
         let json = serde_json::to_string_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
         write_atomic(&dir.join("calibration.json"), json.as_bytes())?;
         write_atomic(&dir.join("calibration.csv"), self.csv().as_bytes())?;
-        let svg = crate::report::plots::sensitivity_heatmap(self)?;
+        let order = self.by_mre();
+        let heat = crate::report::plots::Heatmap {
+            title: format!(
+                "{}: top-1 change when one layer is approximate (exact int8 {:.2}%, {} images)",
+                self.benchmark,
+                self.exact_top1 * 100.0,
+                self.sample
+            ),
+            rows: self.layers.clone(),
+            cols: order
+                .iter()
+                .map(|&m| self.multipliers[m].trim_start_matches("mul8u_").to_string())
+                .collect(),
+            delta: self
+                .top1
+                .iter()
+                .map(|row| {
+                    order
+                        .iter()
+                        .map(|&m| (row[m] - self.exact_top1) * 100.0)
+                        .collect()
+                })
+                .collect(),
+        };
+        let svg = crate::report::plots::sensitivity_heatmap(&heat)?;
         write_atomic(&dir.join("sensitivity.svg"), svg.as_bytes())
     }
 }

@@ -229,6 +229,7 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
         confirm_top1: None,
         confirm_lcb: None,
         confirm_hold: None,
+        confirm_rates: None,
         test_paired: None,
         objective: problem.objective(&exact_choice, problem.bounded_top1(&exact_sample)),
         test_top1: f64::NAN,
@@ -252,6 +253,7 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
                 confirm_top1: None,
                 confirm_lcb: None,
                 confirm_hold: None,
+                confirm_rates: None,
                 test_paired: None,
                 objective: e.objective,
                 test_top1: f64::NAN,
@@ -282,10 +284,11 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
         designs[0].confirm_top1 = Some(scores[0].top1);
         designs[0].confirm_lcb = Some(0.0);
         designs[0].confirm_hold = Some(1.0);
+        designs[0].confirm_rates = Some(scores[0].rates);
         let n_ref = setup.val_len;
         let holds = |s: &super::evaluator::Score| {
             s.paired.lcb(problem.z) >= problem.params.tau_rel - 1e-9
-                && s.paired.p_hold(n_ref) >= problem.params.hold - 1e-12
+                && s.rates.p_hold(n_ref) >= problem.params.hold - 1e-12
         };
         let mut k = 1;
         for ((run, log), c) in runs.iter().zip(&logs).zip(&cands) {
@@ -308,7 +311,8 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
                     sample_lcb: e.lcb,
                     confirm_top1: Some(s.top1),
                     confirm_lcb: Some(s.paired.lcb(problem.z)),
-                    confirm_hold: Some(s.paired.p_hold(n_ref)),
+                    confirm_hold: Some(s.rates.p_hold(n_ref)),
+                    confirm_rates: Some(s.rates),
                     test_paired: None,
                     objective: e.objective,
                     test_top1: f64::NAN,
@@ -406,12 +410,12 @@ impl SearchReport {
     pub fn table(&self) -> String {
         let p = &self.problem;
         let mut s = String::from(
-            "| design | kind | energy (% of exact) | area (% of exact) | MXUs | sample top-1 % | sample Δ LCB | confirm top-1 % | confirm Δ LCB | P(hold) | test top-1 % | test Δ (loss/gain) | test top-5 % | zero loss |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|\n"
+            "| design | kind | energy (% of exact) | area (% of exact) | MXUs | sample top-1 % | sample Δ LCB | confirm top-1 % | confirm Δ LCB | P(hold) | test top-1 % | test Δ (loss/gain) | expected loss/gain | test top-5 % | zero loss |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|\n"
         );
         for d in &self.designs {
             s.push_str(&format!(
-                "| {} | {} | {:.2} | {:.1} | {} | {:.2} | {:+.2} | {} | {} | {} | {:.2} | {} | {:.2} | {} |\n",
+                "| {} | {} | {:.2} | {:.1} | {} | {:.2} | {:+.2} | {} | {} | {} | {:.2} | {} | {} | {:.2} | {} |\n",
                 d.label(),
                 d.kind.name(),
                 d.energy,
@@ -429,6 +433,13 @@ impl SearchReport {
                     t.loss,
                     t.gain
                 )),
+                match (d.confirm_rates, d.test_paired) {
+                    (Some(r), Some(t)) => {
+                        let (l, g) = r.expected(t.n);
+                        format!("{l:.1}/{g:.1}")
+                    }
+                    _ => "-".into(),
+                },
                 d.test_top5,
                 if self.exact_test_top1.is_none() {
                     "-"
@@ -475,6 +486,20 @@ impl SearchReport {
                 m.name(),
                 rate(m, Kind::Power),
                 rate(m, Kind::Confirmed)
+            ));
+        }
+        // the margin model's calibration: its losses and gains expected on the test split
+        // (from the confirmation set) against those counted there, over the approximate designs
+        let (mut el, mut eg, mut ol, mut og, mut k) = (0.0, 0.0, 0, 0, 0);
+        for d in self.designs.iter().filter(|d| d.energy < 100.0 - 1e-9) {
+            if let (Some(r), Some(t)) = (d.confirm_rates, d.test_paired) {
+                let (l, g) = r.expected(t.n);
+                (el, eg, ol, og, k) = (el + l, eg + g, ol + t.loss, og + t.gain, k + 1);
+            }
+        }
+        if k > 0 {
+            s.push_str(&format!(
+                "\nmargin model on the test split, over {k} confirmed approximate design(s): {el:.1} losses and {eg:.1} gains expected (from the confirmation set), {ol} and {og} counted\n"
             ));
         }
         s
@@ -578,7 +603,7 @@ impl SearchReport {
         ));
         s.push_str(&self.table());
         s.push_str(&format!(
-            "\nΔ: top-1 change vs exact int8 on the same images, points; LCB: its {:.0} % lower confidence bound (McNemar, conditional on the discordant images); a design is feasible when the LCB is at least τ - exact ({:+.2}); P(hold): the probability, from the confirmation set's discordant images, that it is no worse than exact int8 on a fresh set of {} images (the validation split's size), assuming it is at best neutral; a confirmed design needs {:.2}.\n",
+            "\nΔ: top-1 change vs exact int8 on the same images, points; LCB: its {:.0} % lower confidence bound (McNemar, conditional on the discordant images); a design is feasible when the LCB is at least τ - exact ({:+.2}); P(hold): the probability that it is no worse than exact int8 on a fresh set of {} images (the validation split's size), from the margin model on the confirmation set (losses and gains Poisson, their rates uncertain by their standard errors); a confirmed design needs {:.2}; expected loss/gain: the model's counts for the test split.\n",
             100.0 * p.params.confidence,
             p.params.tau_rel,
             self.confirm_images + self.sample,

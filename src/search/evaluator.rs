@@ -1,12 +1,12 @@
 //! The one evaluation cache every search method shares: a mapping is simulated at most once per
 //! (model, sample, kernel, candidates) key and split. Results live in
-//! `<cache>/search/<key>/<split>.v2.jsonl`, one line per mapping (its top-1/top-5, predicted
+//! `<cache>/search/<key>/<split>.v3.jsonl`, one line per mapping (its top-1/top-5, predicted
 //! class per image and KL to exact int8: `oracle::Outcome`), appended as soon as it is known, so
 //! a killed search loses at most the evaluations in flight (a torn last line is dropped). Every
 //! score is paired with exact int8's outcome on the same images (`oracle::Paired`).
 
 use super::calibrate::Setup;
-use super::oracle::{Outcome, Paired};
+use super::oracle::{Outcome, Paired, Rates};
 use crate::error::{Error, IoContext, Result};
 use crate::nn::eval::Logits;
 use crate::nn::quant::LayerMul;
@@ -28,6 +28,8 @@ pub struct Score {
     pub kl_se: f64,
     /// the discordant pairs against exact int8
     pub paired: Paired,
+    /// the margin model's expected loss and gain rates against exact int8
+    pub rates: Rates,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -95,12 +97,13 @@ pub enum Split {
 
 impl Split {
     const ALL: [Split; 3] = [Split::Sample, Split::Confirm, Split::Test];
-    /// The cache file (v2: per-image predictions and KL to exact int8 on every line).
+    /// The cache file (v3: per-image predictions, KL to exact int8 and the margin model's
+    /// rates on every line).
     fn file(self) -> &'static str {
         match self {
-            Split::Sample => "sample.v2.jsonl",
-            Split::Confirm => "confirm.v2.jsonl",
-            Split::Test => "test.v2.jsonl",
+            Split::Sample => "sample.v3.jsonl",
+            Split::Confirm => "confirm.v3.jsonl",
+            Split::Test => "test.v3.jsonl",
         }
     }
 }
@@ -266,6 +269,7 @@ impl<'s> Evaluator<'s> {
                     kl: o.kl_mean,
                     kl_se: o.kl_se(n),
                     paired: Paired::new(&exact_pred, &pred, &ds.labels),
+                    rates: o.rates,
                 })
             })
             .collect()

@@ -1,7 +1,8 @@
-//! The mapping search (DESIGN.md "The search problem"): calibration, the relaxed problem and
+//! The mapping search (ARCHITECTURE.md "The search problem"): calibration, the relaxed problem and
 //! its barrier objective, the shared evaluation cache, GP Bayesian optimization and the
 //! baselines, Pareto fronts and the chosen designs.
 
+pub mod bench;
 pub mod calibrate;
 pub mod driver;
 pub mod evaluator;

@@ -189,10 +189,13 @@ pub struct Design {
     /// lower confidence bound of Δ top-1 vs exact int8 on the confirmation set, points
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_lcb: Option<f64>,
-    /// probability of holding on a fresh validation-sized set, from the confirmation set's
-    /// discordant images (`oracle::Paired::p_hold`)
+    /// probability of holding on a fresh validation-sized set, from the margin model on the
+    /// confirmation set (`oracle::Rates::p_hold`)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_hold: Option<f64>,
+    /// the margin model's loss and gain rates on the confirmation set
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_rates: Option<super::oracle::Rates>,
     /// the discordant pairs against exact int8 on the test split
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_paired: Option<super::oracle::Paired>,
