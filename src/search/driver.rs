@@ -238,28 +238,13 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
     }];
     for (run, log) in runs.iter().zip(&logs) {
         for (kind, i) in results::choose(log, problem.params.phi) {
-            let e = &log[i];
-            let id = run.design_id(kind);
-            designs.push(Design {
-                method: Some(run.method),
-                seed: Some(run.seed),
+            designs.push(Design::from_eval(
+                run.method,
+                run.seed,
+                &log[i],
                 kind,
-                step: e.step,
-                mapping: e.mapping.clone(),
-                energy: e.energy,
-                area: e.area,
-                sample_top1: e.top1,
-                sample_lcb: e.lcb,
-                confirm_top1: None,
-                confirm_lcb: None,
-                confirm_hold: None,
-                confirm_rates: None,
-                test_paired: None,
-                objective: e.objective,
-                test_top1: f64::NAN,
-                test_top5: f64::NAN,
-                id,
-            });
+                run.design_id(kind),
+            ));
         }
     }
     // the confirmed designs: a run's lowest-energy feasible mapping whose paired bound also
@@ -298,26 +283,18 @@ pub fn search(o: &SearchOptions) -> Result<SearchReport> {
                 .find(|(_, s)| holds(s));
             k += c.len();
             if let Some((&i, s)) = ok {
-                let e = &log[i];
                 designs.push(Design {
-                    method: Some(run.method),
-                    seed: Some(run.seed),
-                    kind: Kind::Confirmed,
-                    step: e.step,
-                    mapping: e.mapping.clone(),
-                    energy: e.energy,
-                    area: e.area,
-                    sample_top1: e.top1,
-                    sample_lcb: e.lcb,
                     confirm_top1: Some(s.top1),
                     confirm_lcb: Some(s.paired.lcb(problem.z)),
                     confirm_hold: Some(s.rates.p_hold(n_ref)),
                     confirm_rates: Some(s.rates),
-                    test_paired: None,
-                    objective: e.objective,
-                    test_top1: f64::NAN,
-                    test_top5: f64::NAN,
-                    id: run.design_id(Kind::Confirmed),
+                    ..Design::from_eval(
+                        run.method,
+                        run.seed,
+                        &log[i],
+                        Kind::Confirmed,
+                        run.design_id(Kind::Confirmed),
+                    )
                 });
             }
         }

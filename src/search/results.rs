@@ -208,6 +208,31 @@ pub struct Design {
 }
 
 impl Design {
+    /// A design from evaluation `e` of the run (`method`, `seed`), not yet confirmed or
+    /// re-measured on the test split.
+    pub fn from_eval(method: Method, seed: u64, e: &Eval, kind: Kind, id: String) -> Design {
+        Design {
+            method: Some(method),
+            seed: Some(seed),
+            kind,
+            step: e.step,
+            mapping: e.mapping.clone(),
+            energy: e.energy,
+            area: e.area,
+            sample_top1: e.top1,
+            sample_lcb: e.lcb,
+            confirm_top1: None,
+            confirm_lcb: None,
+            confirm_hold: None,
+            confirm_rates: None,
+            test_paired: None,
+            objective: e.objective,
+            test_top1: f64::NAN,
+            test_top5: f64::NAN,
+            id,
+        }
+    }
+
     pub fn label(&self) -> String {
         match (self.method, self.seed) {
             (Some(m), Some(s)) if m.seeded() => format!("{} (seed {s})", m.name()),
