@@ -1,4 +1,4 @@
-//! Small shared helpers: atomic file writes, tool discovery, hashing.
+//! Small shared helpers: atomic file writes, CSV text, tool discovery, hashing.
 
 use crate::error::{Error, IoContext, Result};
 use sha2::{Digest, Sha256};
@@ -7,6 +7,40 @@ use std::path::Path;
 use std::process::Command;
 
 pub const VERILATOR_INSTALL: &str = "sudo apt-get install -y verilator   (or `make deps`)";
+
+/// CSV text through the `csv` crate: a field holding a comma, a quote or a line break is
+/// quoted (RFC 4180), every other field is written as is, records end in `\n`.
+pub struct CsvText {
+    w: csv::Writer<Vec<u8>>,
+}
+
+impl CsvText {
+    /// A CSV with these column names.
+    pub fn new(header: &[&str]) -> CsvText {
+        let mut t = CsvText {
+            w: csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(Vec::new()),
+        };
+        t.row(header);
+        t
+    }
+
+    /// Appends one record.
+    pub fn row<S: AsRef<str>>(&mut self, fields: &[S]) {
+        self.w
+            .write_record(fields.iter().map(|f| f.as_ref()))
+            .expect("a flexible CSV writer into memory cannot fail");
+    }
+
+    pub fn finish(self) -> String {
+        let bytes = self
+            .w
+            .into_inner()
+            .expect("flushing a CSV writer into memory cannot fail");
+        String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8")
+    }
+}
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, then rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -111,4 +145,21 @@ pub fn verilator_build(
 /// Pretty JSON of `v` (the form every JSON file autoapprox writes has).
 pub fn json_pretty<T: serde::Serialize>(v: &T) -> crate::error::Result<String> {
     serde_json::to_string_pretty(v).map_err(|e| crate::error::Error::Other(e.to_string()))
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::CsvText;
+
+    #[test]
+    fn csv_quotes_only_the_fields_that_need_it() {
+        let mut t = CsvText::new(&["layer", "route", "multiplier"]);
+        t.row(&["/features/conv,1", "2", "mul8u_exact"]);
+        t.row(&["fc", "", "say \"hi\""]);
+        t.row(&["0.1", "3", "a b"]);
+        assert_eq!(
+            t.finish(),
+            "layer,route,multiplier\n\"/features/conv,1\",2,mul8u_exact\nfc,,\"say \"\"hi\"\"\"\n0.1,3,a b\n"
+        );
+    }
 }

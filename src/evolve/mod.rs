@@ -1068,36 +1068,53 @@ fn write_outputs(
 }
 
 fn csv(circuits: &[Evolved]) -> String {
-    let mut s = String::from(
-        "name,target,metric,error,mre_pct,mae,wce,ep_pct,bias,weighted_mre_pct,from,energy_fj,energy_vs_baseline,mult_energy_fj,area_um2,area_vs_baseline,cells,depth,generations,evaluations\n",
-    );
+    let mut t = crate::util::CsvText::new(&[
+        "name",
+        "target",
+        "metric",
+        "error",
+        "mre_pct",
+        "mae",
+        "wce",
+        "ep_pct",
+        "bias",
+        "weighted_mre_pct",
+        "from",
+        "energy_fj",
+        "energy_vs_baseline",
+        "mult_energy_fj",
+        "area_um2",
+        "area_vs_baseline",
+        "cells",
+        "depth",
+        "generations",
+        "evaluations",
+    ]);
     for c in circuits {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            c.name,
-            c.target,
-            c.metric.name(),
-            c.error,
-            c.metrics.mre_pct,
-            c.metrics.mae,
-            c.metrics.wce,
-            c.metrics.ep_pct,
-            c.metrics.bias,
-            c.weighted.mre_pct,
-            c.from,
-            c.energy_pj * 1e3,
-            c.energy_pj / c.baseline.energy_pj,
-            c.mult_energy_pj * 1e3,
-            c.area_um2,
-            c.area_um2 / c.baseline.area_um2,
-            c.cells,
-            c.depth,
-            c.generations,
-            c.evaluations,
-        );
+        t.row(&[
+            c.name.clone(),
+            c.target.to_string(),
+            c.metric.name().to_string(),
+            c.error.to_string(),
+            c.metrics.mre_pct.to_string(),
+            c.metrics.mae.to_string(),
+            c.metrics.wce.to_string(),
+            c.metrics.ep_pct.to_string(),
+            c.metrics.bias.to_string(),
+            c.weighted.mre_pct.to_string(),
+            c.from.to_string(),
+            (c.energy_pj * 1e3).to_string(),
+            (c.energy_pj / c.baseline.energy_pj).to_string(),
+            (c.mult_energy_pj * 1e3).to_string(),
+            c.area_um2.to_string(),
+            (c.area_um2 / c.baseline.area_um2).to_string(),
+            c.cells.to_string(),
+            c.depth.to_string(),
+            c.generations.to_string(),
+            c.evaluations.to_string(),
+        ]);
     }
-    s
+    t.finish()
 }
 
 /// A table for people.

@@ -589,27 +589,38 @@ impl PpaReport {
     }
 
     pub fn csv(&self) -> String {
-        let mut s = String::from(
-            "multiplier,mult_area_um2,mult_cells,mult_delay_ns,mult_energy_fj,pe_area_um2,pe_cells,pe_period_ns,pe_energy_fj,mxu_area_um2,mxu_cells,mxu_leakage_nw\n",
-        );
+        let mut t = crate::util::CsvText::new(&[
+            "multiplier",
+            "mult_area_um2",
+            "mult_cells",
+            "mult_delay_ns",
+            "mult_energy_fj",
+            "pe_area_um2",
+            "pe_cells",
+            "pe_period_ns",
+            "pe_energy_fj",
+            "mxu_area_um2",
+            "mxu_cells",
+            "mxu_leakage_nw",
+        ]);
         for n in self.order() {
             let v = &self.chip.variants[&n];
-            s.push_str(&format!(
-                "{n},{},{},{},{},{},{},{},{},{},{},{}\n",
-                v.mult_area,
-                v.mult_cells,
-                v.mult_delay_ns,
-                v.mult_energy_pj * 1e3,
-                v.pe_area,
-                v.pe_cells,
-                v.pe_period_ns,
-                v.pe_energy_pj * 1e3,
-                v.mxu_area,
-                v.mxu_cells,
-                v.mxu_leakage_nw
-            ));
+            t.row(&[
+                n.clone(),
+                v.mult_area.to_string(),
+                v.mult_cells.to_string(),
+                v.mult_delay_ns.to_string(),
+                (v.mult_energy_pj * 1e3).to_string(),
+                v.pe_area.to_string(),
+                v.pe_cells.to_string(),
+                v.pe_period_ns.to_string(),
+                (v.pe_energy_pj * 1e3).to_string(),
+                v.mxu_area.to_string(),
+                v.mxu_cells.to_string(),
+                v.mxu_leakage_nw.to_string(),
+            ]);
         }
-        s
+        t.finish()
     }
 
     /// Per layer and variant: PE energy per MAC (fJ).

@@ -292,11 +292,11 @@ pub fn generate(acc: &Accelerator, out: &Path, opts: &GenerateOptions) -> Result
         })
         .collect();
     if !routes.is_empty() {
-        let mut csv = String::from("layer,route,multiplier\n");
+        let mut csv = crate::util::CsvText::new(&["layer", "route", "multiplier"]);
         for r in &routes {
-            csv.push_str(&format!("{},{},{}\n", r.layer, r.route, r.multiplier));
+            csv.row(&[r.layer.clone(), r.route.to_string(), r.multiplier.clone()]);
         }
-        write_atomic(&out.join("routes.csv"), csv.as_bytes())?;
+        write_atomic(&out.join("routes.csv"), csv.finish().as_bytes())?;
     }
     let manifest = Manifest {
         name: name.clone(),

@@ -401,25 +401,37 @@ impl CalibrationTable {
     }
 
     pub fn csv(&self) -> String {
-        let mut s =
-            String::from("layer,macs,multiplier,mre_pct,top1,top5,exact_top1,kl,kl_se,loss,gain\n");
+        let mut t = crate::util::CsvText::new(&[
+            "layer",
+            "macs",
+            "multiplier",
+            "mre_pct",
+            "top1",
+            "top5",
+            "exact_top1",
+            "kl",
+            "kl_se",
+            "loss",
+            "gain",
+        ]);
         for (l, name) in self.layers.iter().enumerate() {
             for (m, mult) in self.multipliers.iter().enumerate() {
-                s.push_str(&format!(
-                    "{name},{},{mult},{},{},{},{},{},{},{},{}\n",
-                    self.macs[l],
-                    self.mre_pct[m],
-                    self.top1[l][m],
-                    self.top5[l][m],
-                    self.exact_top1,
-                    self.kl[l][m],
-                    self.kl_se[l][m],
-                    self.loss[l][m],
-                    self.gain[l][m]
-                ));
+                t.row(&[
+                    name.clone(),
+                    self.macs[l].to_string(),
+                    mult.clone(),
+                    self.mre_pct[m].to_string(),
+                    self.top1[l][m].to_string(),
+                    self.top5[l][m].to_string(),
+                    self.exact_top1.to_string(),
+                    self.kl[l][m].to_string(),
+                    self.kl_se[l][m].to_string(),
+                    self.loss[l][m].to_string(),
+                    self.gain[l][m].to_string(),
+                ]);
             }
         }
-        s
+        t.finish()
     }
 
     /// calibration.json, calibration.csv and sensitivity.svg into `dir`.

@@ -611,32 +611,42 @@ impl SearchReport {
         write_atomic(&dir.join("search.json"), json_pretty(self)?.as_bytes())?;
         write_atomic(&dir.join("table.md"), self.text().as_bytes())?;
         // Table II as CSV
-        let mut csv = String::from(
-            "id,method,seed,kind,step,energy_pct,area_pct,sample_top1,confirm_top1,test_top1,test_top5,mapping\n",
-        );
+        let mut csv = crate::util::CsvText::new(&[
+            "id",
+            "method",
+            "seed",
+            "kind",
+            "step",
+            "energy_pct",
+            "area_pct",
+            "sample_top1",
+            "confirm_top1",
+            "test_top1",
+            "test_top5",
+            "mapping",
+        ]);
         for d in &self.designs {
-            csv.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                d.id,
-                d.method.map_or("exact", |m| m.name()),
+            csv.row(&[
+                d.id.clone(),
+                d.method.map_or("exact", |m| m.name()).to_string(),
                 d.seed.map_or(String::new(), |s| s.to_string()),
-                d.kind.name(),
-                d.step,
-                d.energy,
-                d.area,
-                d.sample_top1,
+                d.kind.name().to_string(),
+                d.step.to_string(),
+                d.energy.to_string(),
+                d.area.to_string(),
+                d.sample_top1.to_string(),
                 d.confirm_top1.map_or(String::new(), |c| c.to_string()),
-                d.test_top1,
-                d.test_top5,
-                d.mapping.join(" ")
-            ));
+                d.test_top1.to_string(),
+                d.test_top5.to_string(),
+                d.mapping.join(" "),
+            ]);
         }
-        write_atomic(&dir.join("designs.csv"), csv.as_bytes())?;
+        write_atomic(&dir.join("designs.csv"), csv.finish().as_bytes())?;
 
         // fronts: per method, all seeds pooled
         let mut series = Vec::new();
         let mut hv_series = Vec::new();
-        let mut hv_csv = String::from("method,seed,step,hypervolume\n");
+        let mut hv_csv = crate::util::CsvText::new(&["method", "seed", "step", "hypervolume"]);
         let mut methods: Vec<Method> = self.runs.iter().map(|r| r.method).collect();
         methods.dedup();
         let mut fronts_json = serde_json::Map::new();
@@ -655,7 +665,12 @@ impl SearchReport {
                 }
                 let trace = results::hv_trace(log, p, self.hv_ref.0, self.hv_ref.1);
                 for (k, h) in trace.iter().enumerate() {
-                    hv_csv.push_str(&format!("{},{},{},{h}\n", m.name(), r.seed, k + 1));
+                    hv_csv.row(&[
+                        m.name().to_string(),
+                        r.seed.to_string(),
+                        (k + 1).to_string(),
+                        h.to_string(),
+                    ]);
                 }
                 hv_series.push(Series {
                     name: if m.seeded() {
@@ -700,7 +715,7 @@ impl SearchReport {
             &dir.join("fronts.json"),
             json_pretty(&serde_json::Value::Object(fronts_json))?.as_bytes(),
         )?;
-        write_atomic(&dir.join("hypervolume.csv"), hv_csv.as_bytes())?;
+        write_atomic(&dir.join("hypervolume.csv"), hv_csv.finish().as_bytes())?;
         let floor = p.tau - 3.0 * (p.tau - self.hv_ref.1).max(1.0);
         let svg = plots::lines(
             &format!(
