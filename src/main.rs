@@ -143,8 +143,8 @@ enum Cmd {
         /// Candidate multipliers (default: every approximate variant in the PPA report).
         #[arg(long = "mult", num_args = 1..)]
         mults: Vec<String>,
-        /// Methods: gpbo, greedy, random, dbo (discrete BO), nsga2; or `all`.
-        #[arg(long, value_delimiter = ',', default_value = "all")]
+        /// Search methods, or `all` (dbo: discrete BO; ego: textbook GP-BO, an ablation).
+        #[arg(long, value_delimiter = ',', default_value = "all", value_parser = method_values())]
         method: Vec<String>,
         /// Distinct mappings each run may evaluate.
         #[arg(long, default_value_t = 200)]
@@ -423,6 +423,16 @@ enum BenchCmd {
         #[arg(long, default_value_t = 2000)]
         images: usize,
     },
+}
+
+/// `--method`'s accepted values, from the library's list of methods (so the help cannot drift).
+fn method_values() -> clap::builder::PossibleValuesParser {
+    let mut v: Vec<&'static str> = autoapprox::search::methods::Method::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect();
+    v.push("all");
+    clap::builder::PossibleValuesParser::new(v)
 }
 
 fn main() {
