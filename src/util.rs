@@ -8,6 +8,31 @@ use std::process::Command;
 
 pub const VERILATOR_INSTALL: &str = "sudo apt-get install -y verilator   (or `make deps`)";
 
+thread_local! {
+    /// Whether this thread is inside [`catch_quiet`].
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic into None without printing it: for third-party code that panics
+/// on inputs it cannot handle (egobox when it cannot fit a surrogate). The process's panic hook
+/// is wrapped once, never swapped around a call, and stays silent only for the thread inside
+/// this call; every other panic is reported as before.
+pub fn catch_quiet<T>(f: impl FnOnce() -> T) -> Option<T> {
+    static WRAP: std::sync::Once = std::sync::Once::new();
+    WRAP.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info)
+            }
+        }));
+    });
+    let outer = QUIET.with(|q| q.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    QUIET.with(|q| q.set(outer));
+    r
+}
+
 /// CSV text through the `csv` crate: a field holding a comma, a quote or a line break is
 /// quoted (RFC 4180), every other field is written as is, records end in `\n`.
 pub struct CsvText {
@@ -149,7 +174,19 @@ pub fn json_pretty<T: serde::Serialize>(v: &T) -> crate::error::Result<String> {
 
 #[cfg(test)]
 mod csv_tests {
-    use super::CsvText;
+    use super::{catch_quiet, CsvText};
+
+    #[test]
+    fn catch_quiet_turns_a_panic_into_none_and_passes_values_through() {
+        assert_eq!(catch_quiet(|| 3), Some(3));
+        let r: Option<u8> = catch_quiet(|| panic!("egobox could not fit"));
+        assert_eq!(r, None);
+        // nested scopes restore the outer state
+        assert_eq!(
+            catch_quiet(|| catch_quiet(|| -> u8 { panic!("inner") })),
+            Some(None)
+        );
+    }
 
     #[test]
     fn csv_quotes_only_the_fields_that_need_it() {

@@ -99,9 +99,7 @@ fn fit(
     let d = xs[0].len();
     let x = ndarray016::Array2::from_shape_fn((xs.len(), d), |(i, j)| xs[i][j]);
     let y = ndarray016::Array1::from_vec(res.to_vec());
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let gp = std::panic::catch_unwind(|| {
+    crate::util::catch_quiet(|| {
         GaussianProcess::<f64, ConstantMean, SquaredExponentialCorr>::params(
             ConstantMean::default(),
             SquaredExponentialCorr::default(),
@@ -109,9 +107,8 @@ fn fit(
         .nugget(1e-6)
         .fit(&Dataset::new(x, y))
         .ok()
-    });
-    std::panic::set_hook(hook);
-    gp.ok().flatten()
+    })
+    .flatten()
 }
 
 /// Up to CANDIDATES points around `center`: each moves coordinate j with probability `prob`

@@ -237,11 +237,7 @@ fn n_initial(d: usize, budget: usize) -> usize {
 /// Asks the GP for its next point; egobox panics when it cannot train the surrogate (e.g. a
 /// degenerate clustering), which is turned into None (the caller tries a random point).
 fn ask_gp(f: &dyn Fn() -> Vec<f64>) -> Option<Vec<f64>> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
-    std::panic::set_hook(hook);
-    r
+    crate::util::catch_quiet(f)
 }
 
 /// The GP's target: ln of the barrier objective (positive; spans orders of magnitude because of
