@@ -32,7 +32,7 @@ pub struct Params {
     /// feasibility and the barrier use.
     #[serde(default = "default_confidence")]
     pub confidence: f64,
-    /// The probability of holding on a fresh validation-sized set (`oracle::Paired::p_hold`)
+    /// The probability of holding on a fresh validation-sized set (the margin model, `oracle::Rates::p_hold`)
     /// a design needs on the confirmation set to be confirmed.
     #[serde(default = "default_hold")]
     pub hold: f64,
