@@ -7,7 +7,7 @@
 //! their ratio and the Poisson log-likelihood of the counts (without its constant −Σ ln k!).
 
 use super::calibrate::{CalibrateOptions, Setup};
-use super::oracle::{Outcome, Paired, Rates, MARGIN_BIN};
+use super::oracle::{Paired, Rates, MARGIN_BIN};
 use crate::error::{Error, Result};
 use crate::nn::eval::Logits;
 use crate::nn::quant::LayerMul;
@@ -132,13 +132,8 @@ pub fn run(o: &CalibrateOptions, bins: &[usize]) -> Result<OracleBench> {
                 let (ha, hb) = (&halves[a], &halves[b]);
                 let r = Rates::model(&out.subset(ha), &exact.subset(ha), &labels(ha), bin, ties);
                 let lambda = (r.loss + r.gain) * hb.len() as f64;
-                let ob = Outcome::new(&out.subset(hb), &exact.subset(hb), &labels(hb));
-                let eb = Outcome::new(&exact.subset(hb), &exact.subset(hb), &labels(hb));
-                let nb = hb.len();
-                let (pe, po) = (
-                    eb.classes_n(nb).unwrap_or_default(),
-                    ob.classes_n(nb).unwrap_or_default(),
-                );
+                let pe: Vec<usize> = hb.iter().map(|&i| exact.argmax(i)).collect();
+                let po: Vec<usize> = hb.iter().map(|&i| out.argmax(i)).collect();
                 let p = Paired::new(&pe, &po, &labels(hb));
                 let k = p.loss + p.gain;
                 predicted += lambda;
