@@ -425,6 +425,36 @@ enum BenchCmd {
     },
 }
 
+/// Calibration options from the command line: `mults` empty means the whole built-in library.
+fn calibrate_options(
+    bench: PathBuf,
+    mults: Vec<String>,
+    sample: Option<usize>,
+    seed: u64,
+    kernel: autoapprox::nn::eval::KernelKind,
+    cache: CacheArgs,
+    progress: bool,
+) -> autoapprox::search::calibrate::CalibrateOptions {
+    let candidates = if mults.is_empty() {
+        LIBRARY.iter().map(|d| d.name()).collect()
+    } else {
+        mults
+    };
+    autoapprox::search::calibrate::CalibrateOptions {
+        bench,
+        candidates,
+        sample,
+        seed,
+        kernel,
+        characterize: Options {
+            cache_dir: cache.cache,
+            progress: false,
+            ..Options::default()
+        },
+        progress,
+    }
+}
+
 /// `--method`'s accepted values, from the library's list of methods (so the help cannot drift).
 fn method_values() -> clap::builder::PossibleValuesParser {
     let mut v: Vec<&'static str> = autoapprox::search::methods::Method::ALL
@@ -623,25 +653,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             cache,
         } => {
-            let kernel: autoapprox::nn::eval::KernelKind = kernel.parse()?;
-            let candidates = if mults.is_empty() {
-                LIBRARY.iter().map(|d| d.name()).collect()
-            } else {
-                mults
-            };
-            let o = autoapprox::search::calibrate::CalibrateOptions {
-                bench,
-                candidates,
-                sample,
-                seed,
-                kernel,
-                characterize: Options {
-                    cache_dir: cache.cache,
-                    progress: false,
-                    ..Options::default()
-                },
-                progress: true,
-            };
+            let o = calibrate_options(bench, mults, sample, seed, kernel.parse()?, cache, true);
             let (t, st) = autoapprox::search::calibrate::calibrate(&o)?;
             std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
             t.write(&out)?;
@@ -866,24 +878,15 @@ fn run(cli: Cli) -> Result<()> {
             bins,
             cache,
         }) => {
-            let candidates = if mults.is_empty() {
-                LIBRARY.iter().map(|d| d.name()).collect()
-            } else {
-                mults
-            };
-            let o = autoapprox::search::calibrate::CalibrateOptions {
+            let o = calibrate_options(
                 bench,
-                candidates,
+                mults,
                 sample,
-                seed: sample_seed,
-                kernel: autoapprox::nn::eval::KernelKind::Lut,
-                characterize: Options {
-                    cache_dir: cache.cache,
-                    progress: false,
-                    ..Options::default()
-                },
-                progress: false,
-            };
+                sample_seed,
+                autoapprox::nn::eval::KernelKind::Lut,
+                cache,
+                false,
+            );
             print!("{}", autoapprox::search::bench::run(&o, &bins)?.text());
             Ok(())
         }

@@ -90,31 +90,19 @@ pub fn run(o: &CalibrateOptions, bins: &[usize]) -> Result<OracleBench> {
         }
     }
     maps.sort();
-    let exact_name = crate::multiplier::Design::Exact.name();
-    let muls = |m: &[String]| -> Result<Vec<LayerMul>> {
-        m.iter()
-            .map(|n| {
-                if *n == exact_name {
-                    return Ok(LayerMul::Exact);
-                }
-                setup
-                    .chars
-                    .iter()
-                    .position(|c| &c.mult.name == n)
-                    .map(|i| setup.tables[i].clone())
-                    .ok_or_else(|| Error::Input {
-                        file: path.clone(),
-                        message: format!("`{n}` is not among this search's candidates"),
-                    })
-            })
-            .collect()
-    };
+    // every mapping must be one of this setup's: a cache from other settings is refused
+    for m in &maps {
+        setup.layer_muls(m).map_err(|e| Error::Input {
+            file: path.clone(),
+            message: format!("{e}: the search that wrote this file used other candidates"),
+        })?;
+    }
     let val = setup.bench.split("validation")?;
     let ds = val.subset(&setup.confirm_indices());
     let exact = setup.logits(vec![LayerMul::Exact; setup.infos.len()], &ds)?;
     let outs: Vec<Logits> = maps
         .par_iter()
-        .map(|m| setup.logits(muls(m)?, &ds))
+        .map(|m| setup.logits(setup.layer_muls(m)?, &ds))
         .collect::<Result<_>>()?;
     let n = ds.len();
     let halves: [Vec<usize>; 2] = [(0..n).step_by(2).collect(), (1..n).step_by(2).collect()];

@@ -174,6 +174,25 @@ impl Setup {
         })
     }
 
+    /// Each layer's product for a mapping (multiplier name per layer; the exact multiplier's
+    /// name is exact int8), from this setup's candidates' tables.
+    pub fn layer_muls(&self, mapping: &[String]) -> Result<Vec<LayerMul>> {
+        let exact = crate::multiplier::Design::Exact.name();
+        mapping
+            .iter()
+            .map(|n| {
+                if *n == exact {
+                    return Ok(LayerMul::Exact);
+                }
+                self.chars
+                    .iter()
+                    .position(|c| &c.mult.name == n)
+                    .map(|i| self.tables[i].clone())
+                    .ok_or_else(|| Error::Other(format!("`{n}` is not a search candidate")))
+            })
+            .collect()
+    }
+
     /// The int8 network's outputs with these per-layer products on `ds`.
     pub fn logits(&self, muls: Vec<LayerMul>, ds: &crate::data::Dataset) -> Result<eval::Logits> {
         let q = QuantNet {

@@ -143,23 +143,6 @@ impl<'s> Evaluator<'s> {
         })
     }
 
-    fn muls(setup: &Setup, mapping: &[String]) -> Result<Vec<LayerMul>> {
-        mapping
-            .iter()
-            .map(|n| {
-                if *n == crate::multiplier::Design::Exact.name() {
-                    return Ok(LayerMul::Exact);
-                }
-                setup
-                    .chars
-                    .iter()
-                    .position(|c| &c.mult.name == n)
-                    .map(|i| setup.tables[i].clone())
-                    .ok_or_else(|| Error::Other(format!("`{n}` is not a search candidate")))
-            })
-            .collect()
-    }
-
     /// Scores on the search sample, simulating (in parallel) only the mappings not cached.
     pub fn sample_batch(&mut self, mappings: &[Vec<String>]) -> Result<Vec<Score>> {
         self.batch(mappings, Split::Sample)
@@ -235,7 +218,7 @@ impl<'s> Evaluator<'s> {
             let store_m = Mutex::new(&mut self.stores[si]);
             todo.par_iter()
                 .map(|m| {
-                    let out = setup.logits(Self::muls(setup, m)?, ds)?;
+                    let out = setup.logits(setup.layer_muls(m)?, ds)?;
                     let o = Outcome::new(&out, el, &ds.labels);
                     store_m.lock().unwrap().append(m, o)
                 })
