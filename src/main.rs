@@ -5,6 +5,7 @@ use autoapprox::characterize::{self, Options};
 use autoapprox::multiplier::{self, LIBRARY};
 use autoapprox::report;
 use autoapprox::rtl;
+use autoapprox::search::problem::Params;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -23,191 +24,30 @@ struct Cli {
 enum Cmd {
     /// The whole flow from a project file (autoapprox.toml): characterize, PPA, calibrate,
     /// search, the chosen chip's RTL (generated, linted, co-simulated), report.md/.html.
-    Run {
-        /// Project file, e.g. examples/autoapprox.toml.
-        project: PathBuf,
-        /// Output directory (report.md, report.html, characterize/, ppa/, search/, chip/).
-        #[arg(long, default_value = "out/run")]
-        out: PathBuf,
-        #[command(flatten)]
-        cache: CacheArgs,
-    },
+    Run(RunArgs),
     /// The multiplier library.
     #[command(subcommand)]
     Mult(MultCmd),
     /// Characterize multipliers exhaustively with Verilator (default: the whole built-in library).
     Characterize(CharArgs),
     /// Generate an accelerator's RTL, filelist, FuseSoC core, Yosys script and ORFS config.
-    Generate {
-        /// Accelerator spec (TOML).
-        spec: PathBuf,
-        /// Output directory.
-        #[arg(long, default_value = "out/rtl")]
-        out: PathBuf,
-    },
+    Generate(GenerateArgs),
     /// Lint a generated design: Verilator -Wall (zero warnings) and Yosys synthesis.
-    Lint {
-        /// Directory written by `autoapprox generate`.
-        dir: PathBuf,
-    },
+    Lint(LintArgs),
     /// Co-simulate a generated accelerator in Verilator against the Rust golden model.
-    Cosim {
-        /// Accelerator spec (TOML).
-        spec: PathBuf,
-        /// Where the RTL is generated.
-        #[arg(long, default_value = "out/cosim")]
-        out: PathBuf,
-        /// Activation vectors per stream.
-        #[arg(long, default_value_t = 64)]
-        vectors: usize,
-        /// Rounds through the route sequence (0, 1, .., n-1, .., 1, 0).
-        #[arg(long, default_value_t = 2)]
-        rounds: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Also stream a real layer tile of this benchmark (e.g. data/benchmarks/mnist-cnn).
-        #[arg(long)]
-        bench: Option<PathBuf>,
-        #[command(flatten)]
-        cache: CacheArgs,
-    },
+    Cosim(CosimArgs),
     /// Area, timing and workload-driven energy of every MXU variant (Yosys + a Liberty library,
     /// Verilator gate-level toggles, OpenSTA), and the chip energy model (ppa.json).
-    Ppa {
-        /// Accelerator spec (TOML); its MXUs are the variants.
-        spec: PathBuf,
-        /// Output directory: ppa.json, ppa.md, ppa.csv, mult_vs_pe.svg, netlists, logs.
-        #[arg(long, default_value = "out/ppa")]
-        out: PathBuf,
-        /// Liberty file (default: the built-in sky130_fd_sc_hd tt library).
-        #[arg(long)]
-        liberty: Option<PathBuf>,
-        /// Benchmark whose layers provide the operand streams.
-        #[arg(long, default_value = "data/benchmarks/mnist-cnn")]
-        bench: PathBuf,
-        /// Also measure these multipliers (built-in names or .v files) as extra MXUs.
-        #[arg(long = "with", num_args = 1..)]
-        with: Vec<String>,
-        /// Measure every built-in multiplier (for the search).
-        #[arg(long)]
-        all: bool,
-        /// Test images whose activations feed the streams.
-        #[arg(long, default_value_t = 4)]
-        images: usize,
-        /// Sampled PE positions per layer.
-        #[arg(long, default_value_t = 32)]
-        slots: usize,
-        /// Cycles streamed through each sampled PE.
-        #[arg(long, default_value_t = 32)]
-        len: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Skip the OpenSTA report_power cross-check.
-        #[arg(long)]
-        no_sta_power: bool,
-        #[command(flatten)]
-        cache: CacheArgs,
-    },
+    Ppa(PpaArgs),
     /// Per-layer sensitivity: top-1 on a class-balanced validation sample when only one layer
     /// uses a given multiplier (N layers x K multipliers; cached, resumable).
-    Calibrate {
-        /// Benchmark directory.
-        #[arg(long, default_value = "data/benchmarks/mnist-cnn")]
-        bench: PathBuf,
-        /// Candidate multipliers (built-in names or .v files; default: the built-in library).
-        #[arg(long = "mult", num_args = 1..)]
-        mults: Vec<String>,
-        /// Validation images (default: 10 % of the split, at least 1,000).
-        #[arg(long)]
-        sample: Option<usize>,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// lut, gather or lowrank.
-        #[arg(long, default_value = "lut")]
-        kernel: String,
-        /// Write calibration.json, calibration.csv and sensitivity.svg here.
-        #[arg(long, default_value = "out/calibrate")]
-        out: PathBuf,
-        #[command(flatten)]
-        cache: CacheArgs,
-    },
+    Calibrate(CalibrateArgs),
     /// Search the layer -> multiplier mapping: calibrate, relax, run GP-BO and the baselines on
     /// the same budget, choose designs, re-measure them on the full test split.
-    Search {
-        /// Benchmark directory.
-        #[arg(long, default_value = "data/benchmarks/mnist-cnn")]
-        bench: PathBuf,
-        /// ppa.json of `autoapprox ppa` covering every candidate (energy and area model).
-        #[arg(long)]
-        ppa: PathBuf,
-        /// Candidate multipliers (default: every approximate variant in the PPA report).
-        #[arg(long = "mult", num_args = 1..)]
-        mults: Vec<String>,
-        /// Search methods, or `all` (dbo: discrete BO; ego: textbook GP-BO, an ablation).
-        #[arg(long, value_delimiter = ',', default_value = "all", value_parser = method_values())]
-        method: Vec<String>,
-        /// Distinct mappings each run may evaluate.
-        #[arg(long, default_value_t = 200)]
-        budget: usize,
-        /// One run per seed and method (greedy is deterministic and runs once).
-        #[arg(long, value_delimiter = ',', default_value = "1")]
-        seeds: Vec<u64>,
-        /// Validation images in the search sample (default: 10 % of the split, at least 1,000).
-        #[arg(long)]
-        sample: Option<usize>,
-        /// Seed of the class-balanced sample.
-        #[arg(long, default_value_t = 1)]
-        sample_seed: u64,
-        /// Accuracy floor τ, points of top-1 relative to exact int8 on the sample.
-        #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
-        tau: f64,
-        /// Area cap φ, % of the exact MXU (the exact MXU included).
-        #[arg(long, default_value_t = 400.0)]
-        phi: f64,
-        #[arg(long, default_value_t = 8.0)]
-        alpha1: f64,
-        #[arg(long, default_value_t = 1.2)]
-        alpha2: f64,
-        /// Tie threshold, points of calibrated top-1 (a candidate more than this below τ on its
-        /// own layer is pruned).
-        #[arg(long, default_value_t = 0.2)]
-        tie: f64,
-        /// One-sided confidence of the paired bound on Δ top-1 that feasibility uses.
-        #[arg(long, default_value_t = 0.95)]
-        confidence: f64,
-        /// Probability of holding on a fresh validation-sized set (no worse than exact int8)
-        /// that a confirmed design needs on the confirmation set.
-        #[arg(long, default_value_t = 0.8)]
-        hold: f64,
-        /// Hypervolume reference: this many points of top-1 below τ.
-        #[arg(long, default_value_t = 1.0)]
-        hv_span: f64,
-        /// Skip re-measuring the chosen designs on the test split.
-        #[arg(long)]
-        no_test: bool,
-        /// Per run, check this many of its feasible mappings (the energy-KL front, by energy)
-        /// on the validation images outside the sample; the first that holds there (bound ≥ τ
-        /// and --hold) is the `confirmed` design (0: no confirmation).
-        #[arg(long, default_value_t = 8)]
-        confirm: usize,
-        /// lut, gather or lowrank.
-        #[arg(long, default_value = "lut")]
-        kernel: String,
-        #[arg(long, default_value = "out/search")]
-        out: PathBuf,
-        #[command(flatten)]
-        cache: CacheArgs,
-    },
+    Search(SearchArgs),
     /// Read an OpenROAD-flow-scripts run's metrics (area, power, slack); with --ppa and
     /// --variant, replace that variant's MXU area in a ppa.json with the post-route one.
-    Orfs {
-        /// Directory of the ORFS run (its logs/ or reports/ tree).
-        dir: PathBuf,
-        #[arg(long)]
-        ppa: Option<PathBuf>,
-        #[arg(long)]
-        variant: Option<String>,
-    },
+    Orfs(OrfsArgs),
     /// Evolve approximate multipliers (Cartesian genetic programming from the exact
     /// multiplier's mapped netlist, under an error bound, against the PPA energy model).
     Evolve(EvolveArgs),
@@ -216,6 +56,191 @@ enum Cmd {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Project file, e.g. examples/autoapprox.toml.
+    project: PathBuf,
+    /// Output directory (report.md, report.html, characterize/, ppa/, search/, chip/).
+    #[arg(long, default_value = "out/run")]
+    out: PathBuf,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Accelerator spec (TOML).
+    spec: PathBuf,
+    /// Output directory.
+    #[arg(long, default_value = "out/rtl")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct LintArgs {
+    /// Directory written by `autoapprox generate`.
+    dir: PathBuf,
+}
+
+#[derive(Args)]
+struct CosimArgs {
+    /// Accelerator spec (TOML).
+    spec: PathBuf,
+    /// Where the RTL is generated.
+    #[arg(long, default_value = "out/cosim")]
+    out: PathBuf,
+    /// Activation vectors per stream.
+    #[arg(long, default_value_t = 64)]
+    vectors: usize,
+    /// Rounds through the route sequence (0, 1, .., n-1, .., 1, 0).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also stream a real layer tile of this benchmark (e.g. data/benchmarks/mnist-cnn).
+    #[arg(long)]
+    bench: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Args)]
+struct PpaArgs {
+    /// Accelerator spec (TOML); its MXUs are the variants.
+    spec: PathBuf,
+    /// Output directory: ppa.json, ppa.md, ppa.csv, mult_vs_pe.svg, netlists, logs.
+    #[arg(long, default_value = "out/ppa")]
+    out: PathBuf,
+    /// Liberty file (default: the built-in sky130_fd_sc_hd tt library).
+    #[arg(long)]
+    liberty: Option<PathBuf>,
+    /// Benchmark whose layers provide the operand streams.
+    #[arg(long, default_value = "data/benchmarks/mnist-cnn")]
+    bench: PathBuf,
+    /// Also measure these multipliers (built-in names or .v files) as extra MXUs.
+    #[arg(long = "with", num_args = 1..)]
+    with: Vec<String>,
+    /// Measure every built-in multiplier (for the search).
+    #[arg(long)]
+    all: bool,
+    /// Test images whose activations feed the streams.
+    #[arg(long, default_value_t = 4)]
+    images: usize,
+    /// Sampled PE positions per layer.
+    #[arg(long, default_value_t = 32)]
+    slots: usize,
+    /// Cycles streamed through each sampled PE.
+    #[arg(long, default_value_t = 32)]
+    len: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Skip the OpenSTA report_power cross-check.
+    #[arg(long)]
+    no_sta_power: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Args)]
+struct CalibrateArgs {
+    /// Benchmark directory.
+    #[arg(long, default_value = "data/benchmarks/mnist-cnn")]
+    bench: PathBuf,
+    /// Candidate multipliers (built-in names or .v files; default: the built-in library).
+    #[arg(long = "mult", num_args = 1..)]
+    mults: Vec<String>,
+    /// Validation images (default: 10 % of the split, at least 1,000).
+    #[arg(long)]
+    sample: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// lut, gather or lowrank.
+    #[arg(long, default_value = "lut")]
+    kernel: String,
+    /// Write calibration.json, calibration.csv and sensitivity.svg here.
+    #[arg(long, default_value = "out/calibrate")]
+    out: PathBuf,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    /// Benchmark directory.
+    #[arg(long, default_value = "data/benchmarks/mnist-cnn")]
+    bench: PathBuf,
+    /// ppa.json of `autoapprox ppa` covering every candidate (energy and area model).
+    #[arg(long)]
+    ppa: PathBuf,
+    /// Candidate multipliers (default: every approximate variant in the PPA report).
+    #[arg(long = "mult", num_args = 1..)]
+    mults: Vec<String>,
+    /// Search methods, or `all` (dbo: discrete BO; ego: textbook GP-BO, an ablation).
+    #[arg(long, value_delimiter = ',', default_value = "all", value_parser = method_values())]
+    method: Vec<String>,
+    /// Distinct mappings each run may evaluate.
+    #[arg(long, default_value_t = 200)]
+    budget: usize,
+    /// One run per seed and method (greedy is deterministic and runs once).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    seeds: Vec<u64>,
+    /// Validation images in the search sample (default: 10 % of the split, at least 1,000).
+    #[arg(long)]
+    sample: Option<usize>,
+    /// Seed of the class-balanced sample.
+    #[arg(long, default_value_t = 1)]
+    sample_seed: u64,
+    /// Accuracy floor τ, points of top-1 relative to exact int8 on the sample.
+    #[arg(long, default_value_t = Params::default().tau_rel, allow_hyphen_values = true)]
+    tau: f64,
+    /// Area cap φ, % of the exact MXU (the exact MXU included).
+    #[arg(long, default_value_t = Params::default().phi)]
+    phi: f64,
+    #[arg(long, default_value_t = Params::default().alpha1)]
+    alpha1: f64,
+    #[arg(long, default_value_t = Params::default().alpha2)]
+    alpha2: f64,
+    /// Tie threshold, points of calibrated top-1 (a candidate more than this below τ on its
+    /// own layer is pruned).
+    #[arg(long, default_value_t = Params::default().tie)]
+    tie: f64,
+    /// One-sided confidence of the paired bound on Δ top-1 that feasibility uses.
+    #[arg(long, default_value_t = Params::default().confidence)]
+    confidence: f64,
+    /// Probability of holding on a fresh validation-sized set (no worse than exact int8)
+    /// that a confirmed design needs on the confirmation set.
+    #[arg(long, default_value_t = Params::default().hold)]
+    hold: f64,
+    /// Hypervolume reference: this many points of top-1 below τ.
+    #[arg(long, default_value_t = 1.0)]
+    hv_span: f64,
+    /// Skip re-measuring the chosen designs on the test split.
+    #[arg(long)]
+    no_test: bool,
+    /// Per run, check this many of its feasible mappings (the energy-KL front, by energy)
+    /// on the validation images outside the sample; the first that holds there (bound ≥ τ
+    /// and --hold) is the `confirmed` design (0: no confirmation).
+    #[arg(long, default_value_t = 8)]
+    confirm: usize,
+    /// lut, gather or lowrank.
+    #[arg(long, default_value = "lut")]
+    kernel: String,
+    #[arg(long, default_value = "out/search")]
+    out: PathBuf,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Args)]
+struct OrfsArgs {
+    /// Directory of the ORFS run (its logs/ or reports/ tree).
+    dir: PathBuf,
+    #[arg(long)]
+    ppa: Option<PathBuf>,
+    #[arg(long)]
+    variant: Option<String>,
 }
 
 #[derive(Args)]
@@ -446,11 +471,7 @@ fn calibrate_options(
         sample,
         seed,
         kernel,
-        characterize: Options {
-            cache_dir: cache.cache,
-            progress: false,
-            ..Options::default()
-        },
+        characterize: characterize_options(cache),
         progress,
     }
 }
@@ -481,403 +502,264 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
+        Cmd::Run(a) => run_cmd(a),
         Cmd::Mult(MultCmd::List) => {
-            println!(
-                "{:<22} {:<13} {:<22} follows",
-                "name", "family", "parameters"
-            );
-            for d in LIBRARY {
-                let cite = d.citation();
-                let short = cite.split(", \"").next().unwrap_or(cite);
-                println!(
-                    "{:<22} {:<13} {:<22} {}",
-                    d.name(),
-                    d.family(),
-                    d.params(),
-                    short
-                );
-            }
+            print!("{}", multiplier::library_table());
             Ok(())
         }
-        Cmd::Mult(MultCmd::Generate { out, check }) => {
-            if check {
-                let mut stale = Vec::new();
-                for d in LIBRARY {
-                    let p = out.join(format!("{}.v", d.name()));
-                    if std::fs::read_to_string(&p).ok().as_deref() != Some(d.verilog().as_str()) {
-                        stale.push(p.display().to_string());
-                    }
-                }
-                if !stale.is_empty() {
-                    bail!(
-                        "{} file(s) differ from the generator: {}; run `autoapprox mult generate`",
-                        stale.len(),
-                        stale.join(", ")
-                    );
-                }
-                println!(
-                    "{} files in {} match the generator",
-                    LIBRARY.len(),
-                    out.display()
-                );
-            } else {
-                let files = multiplier::write_library(&out)?;
-                println!("wrote {} files to {}", files.len(), out.display());
-            }
-            Ok(())
-        }
+        Cmd::Mult(MultCmd::Generate { out, check }) => mult_generate_cmd(&out, check),
         Cmd::Characterize(a) => characterize_cmd(a),
-        Cmd::Run {
-            project,
-            out,
-            cache,
-        } => {
-            let r = autoapprox::flow::run(
-                &project,
-                &autoapprox::flow::RunOptions {
-                    out,
-                    cache_dir: cache.cache,
-                    progress: true,
-                },
-            )?;
-            print!("{}", r.text);
-            Ok(())
-        }
-        Cmd::Generate { spec, out } => {
-            let acc = rtl::AcceleratorSpec::load(&spec)?;
-            let m = rtl::generate(&acc, &out, &rtl::GenerateOptions::default())?;
-            println!(
-                "{}: {}x{} array, {} MXU(s), {} Verilog files in {}",
-                m.top,
-                m.rows,
-                m.cols,
-                m.mxus.len(),
-                m.files.len(),
-                out.join("rtl").display()
-            );
-            for x in &m.mxus {
-                println!(
-                    "  route {}: {} ({}, {})",
-                    x.route, x.mxu, x.role, x.multiplier
-                );
-            }
-            println!(
-                "  filelist {}, FuseSoC core {}.core, Yosys synth.ys, ORFS orfs/config.mk + orfs/constraint.sdc",
-                out.join(&m.filelist).display(),
-                m.name
-            );
-            Ok(())
-        }
-        Cmd::Ppa {
-            spec,
-            out,
-            liberty,
-            bench,
-            with,
-            all,
-            images,
-            slots,
-            len,
-            seed,
-            no_sta_power,
-            cache,
-        } => {
-            let mut extra = with;
-            if all {
-                extra.extend(LIBRARY.iter().map(|d| d.name()));
-            }
-            let acc = autoapprox::ppa::spec_with(&spec, &extra)?;
-            let opts = autoapprox::ppa::PpaOptions {
-                liberty,
-                bench,
-                workload: autoapprox::ppa::workload::WorkloadOptions {
-                    images,
-                    slots,
-                    len,
-                    seed,
-                },
-                out: out.clone(),
-                characterize: Options {
-                    cache_dir: cache.cache,
-                    progress: false,
-                    ..Options::default()
-                },
-                no_sta_power,
-            };
-            eprintln!(
-                "ppa: {} variant(s) of {}x{} MXUs: synthesis, netlist checks, gate-level simulation, timing",
-                acc.mxus.len(),
-                acc.spec.rows,
-                acc.spec.cols
-            );
-            let r = autoapprox::ppa::run(&acc, &spec, &opts)?;
-            r.write(&out)?;
-            println!(
-                "PPA of {} with {} ({} PE cycles of {}); common clock {:.3} ns\n",
-                spec.display(),
-                r.chip.liberty,
-                r.workload_cycles,
-                r.benchmark,
-                r.chip.clock_ns
-            );
-            println!("{}", r.table());
-            if let Some(rho) = r.spearman_mult_vs_pe {
-                println!(
-                    "Spearman rank correlation, multiplier-only vs PE energy per MAC: {rho:.3}"
-                );
-            }
-            if !r.sta_power.is_empty() {
-                println!(
-                    "\nOpenSTA report_power with the same input activities:\n{}",
-                    r.sta_table()
-                );
-            }
-            let secs: Vec<String> = r
-                .seconds
-                .iter()
-                .map(|(k, v)| format!("{k} {v:.1} s"))
-                .collect();
-            println!("time: {}", secs.join(", "));
-            println!(
-                "wrote {}/ppa.json, ppa.md, ppa.csv, mult_vs_pe.svg",
-                out.display()
-            );
-            Ok(())
-        }
-        Cmd::Calibrate {
-            bench,
-            mults,
-            sample,
-            seed,
-            kernel,
-            out,
-            cache,
-        } => {
-            let o = calibrate_options(bench, mults, sample, seed, kernel.parse()?, cache, true);
-            let (t, st) = autoapprox::search::calibrate::calibrate(&o)?;
-            std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
-            t.write(&out)?;
-            print!("{}", t.text());
-            println!(
-                "{} cells evaluated, {} from the cache, {:.1} s; wrote {}/calibration.json, calibration.csv, sensitivity.svg",
-                st.evaluated,
-                st.reused,
-                st.seconds,
-                out.display()
-            );
-            Ok(())
-        }
-        Cmd::Search {
-            bench,
-            ppa,
-            mults,
-            method,
-            budget,
-            seeds,
-            sample,
-            sample_seed,
-            tau,
-            phi,
-            alpha1,
-            alpha2,
-            tie,
-            confidence,
-            hold,
-            hv_span,
-            no_test,
-            confirm,
-            kernel,
-            out,
-            cache,
-        } => {
-            use autoapprox::search::methods::Method;
-            let methods: Vec<Method> = if method.iter().any(|m| m == "all") {
-                Method::ALL.to_vec()
-            } else {
-                method.iter().map(|m| m.parse()).collect::<Result<_, _>>()?
-            };
-            let candidates = if mults.is_empty() {
-                // library order first, so that `calibrate`'s cache is shared
-                let chip = autoapprox::ppa::energy::ChipModel::load(&ppa)?;
-                let mut c: Vec<String> = LIBRARY
-                    .iter()
-                    .map(|d| d.name().to_string())
-                    .filter(|n| *n != chip.exact && chip.variants.contains_key(n))
-                    .collect();
-                for v in chip.variants.keys() {
-                    if *v != chip.exact && !c.contains(v) {
-                        c.push(v.clone());
-                    }
-                }
-                c
-            } else {
-                mults
-            };
-            let o = autoapprox::search::SearchOptions {
-                calibrate: autoapprox::search::calibrate::CalibrateOptions {
-                    bench,
-                    candidates,
-                    sample,
-                    seed: sample_seed,
-                    kernel: kernel.parse()?,
-                    characterize: Options {
-                        cache_dir: cache.cache,
-                        progress: false,
-                        ..Options::default()
-                    },
-                    progress: true,
-                },
-                ppa,
-                methods,
-                budget,
-                seeds,
-                params: autoapprox::search::problem::Params {
-                    alpha1,
-                    alpha2,
-                    tau_rel: tau,
-                    phi,
-                    tie,
-                    confidence,
-                    hold,
-                },
-                hv_span,
-                test: !no_test,
-                confirm,
-                out: out.clone(),
-            };
-            let r = autoapprox::search::search(&o)?;
-            print!("{}", r.text());
-            println!(
-                "wrote {0}/table.md, search.json, designs.csv, fronts.svg, fronts.json, hypervolume.svg, hypervolume.csv, evals/*.jsonl, designs/*.toml",
-                out.display()
-            );
-            Ok(())
-        }
-        Cmd::Orfs { dir, ppa, variant } => {
-            let r = autoapprox::ppa::orfs::read(&dir)?;
-            let show =
-                |x: Option<f64>, unit: &str| x.map_or("-".to_string(), |v| format!("{v} {unit}"));
-            println!(
-                "ORFS run {}: area {}, power {}, worst setup slack {}, instances {}",
-                dir.display(),
-                show(r.area_um2, "um2"),
-                show(r.power_w, "W"),
-                show(r.setup_ws_ns, "ns"),
-                show(r.instances, "")
-            );
-            match (ppa, variant) {
-                (Some(p), Some(v)) => {
-                    let area = r.area_um2.context("the ORFS run reports no area")?;
-                    autoapprox::ppa::replace_mxu_area(&p, &v, area)?;
-                    println!(
-                        "{}: MXU area of {v} set to {area} um2 (post-route)",
-                        p.display()
-                    );
-                }
-                (None, None) => {}
-                _ => bail!("--ppa and --variant go together"),
-            }
-            Ok(())
-        }
-        Cmd::Cosim {
-            spec,
-            out,
-            vectors,
-            rounds,
-            seed,
-            bench,
-            cache,
-        } => {
-            let acc = rtl::AcceleratorSpec::load(&spec)?;
-            let opts = autoapprox::cosim::CosimOptions {
-                vectors,
-                rounds,
-                seed,
-                bench,
-                characterize: Options {
-                    cache_dir: cache.cache,
-                    progress: false,
-                    ..Options::default()
-                },
-            };
-            let r = autoapprox::cosim::run_spec(&acc, &out, &opts)?;
-            println!(
-                "co-simulation of {}: {} MACs in {} result words over {} routes, {} mismatches",
-                acc.spec.name,
-                r.macs_checked,
-                r.words_checked,
-                acc.mxus.len(),
-                r.mismatches
-            );
-            println!(
-                "  {} cycles in {:.2} s = {:.0} cycles/s ({:.2} M MAC/s); model build {:.1} s",
-                r.cycles,
-                r.sim_time.as_secs_f64(),
-                r.cycles_per_second(),
-                r.macs_checked as f64 / r.sim_time.as_secs_f64() / 1e6,
-                r.build_time.as_secs_f64()
-            );
-            if let Some(m) = &r.first {
-                bail!(
-                    "co-simulation FAILED: {} mismatching words; first at {m}",
-                    r.mismatches
-                );
-            }
-            Ok(())
-        }
+        Cmd::Generate(a) => generate_cmd(a),
+        Cmd::Lint(a) => lint_cmd(a),
+        Cmd::Cosim(a) => cosim_cmd(a),
+        Cmd::Ppa(a) => ppa_cmd(a),
+        Cmd::Calibrate(a) => calibrate_cmd(a),
+        Cmd::Search(a) => search_cmd(a),
+        Cmd::Orfs(a) => orfs_cmd(a),
+        Cmd::Evolve(a) => evolve_cmd(a),
         Cmd::Eval(a) => eval_cmd(a),
-        Cmd::Lint { dir } => {
-            let r = rtl::lint::lint(&dir)?;
-            println!(
-                "verilator --lint-only -Wall: {} warning(s) ({:.1} s)",
-                r.verilator.len(),
-                r.verilator_seconds
+        Cmd::Bench(b) => bench_cmd(b),
+    }
+}
+
+/// Characterization options with the given cache and no progress bars.
+fn characterize_options(cache: CacheArgs) -> Options {
+    Options {
+        cache_dir: cache.cache,
+        progress: false,
+        ..Options::default()
+    }
+}
+
+fn run_cmd(a: RunArgs) -> Result<()> {
+    let r = autoapprox::flow::run(
+        &a.project,
+        &autoapprox::flow::RunOptions {
+            out: a.out,
+            cache_dir: a.cache.cache,
+            progress: true,
+        },
+    )?;
+    print!("{}", r.text);
+    Ok(())
+}
+
+fn mult_generate_cmd(out: &std::path::Path, check: bool) -> Result<()> {
+    if check {
+        let stale = multiplier::stale_library_files(out);
+        if !stale.is_empty() {
+            let names: Vec<String> = stale.iter().map(|p| p.display().to_string()).collect();
+            bail!(
+                "{} file(s) differ from the generator: {}; run `autoapprox mult generate`",
+                stale.len(),
+                names.join(", ")
             );
-            for w in &r.verilator {
-                println!("  {w}");
-            }
-            println!(
-                "yosys hierarchy -check; synth: ok, {} cells ({:.1} s)",
-                r.yosys_cells, r.yosys_seconds
-            );
-            for (m, n) in &r.module_cells {
-                println!("  {m:<48} {n:>8} cells");
-            }
-            if !r.clean() {
-                bail!("{}: {} lint warning(s)", r.top, r.verilator.len());
-            }
-            Ok(())
         }
-        Cmd::Bench(BenchCmd::Nn {
+        println!(
+            "{} files in {} match the generator",
+            LIBRARY.len(),
+            out.display()
+        );
+    } else {
+        let files = multiplier::write_library(out)?;
+        println!("wrote {} files to {}", files.len(), out.display());
+    }
+    Ok(())
+}
+
+fn generate_cmd(a: GenerateArgs) -> Result<()> {
+    let acc = rtl::AcceleratorSpec::load(&a.spec)?;
+    let m = rtl::generate(&acc, &a.out, &rtl::GenerateOptions::default())?;
+    print!("{}", m.text(&a.out));
+    Ok(())
+}
+
+fn lint_cmd(a: LintArgs) -> Result<()> {
+    let r = rtl::lint::lint(&a.dir)?;
+    print!("{}", r.text());
+    if !r.clean() {
+        bail!("{}: {} lint warning(s)", r.top, r.verilator.len());
+    }
+    Ok(())
+}
+
+fn cosim_cmd(a: CosimArgs) -> Result<()> {
+    let acc = rtl::AcceleratorSpec::load(&a.spec)?;
+    let opts = autoapprox::cosim::CosimOptions {
+        vectors: a.vectors,
+        rounds: a.rounds,
+        seed: a.seed,
+        bench: a.bench,
+        characterize: characterize_options(a.cache),
+    };
+    let r = autoapprox::cosim::run_spec(&acc, &a.out, &opts)?;
+    print!("{}", r.text(&acc.spec.name, acc.mxus.len()));
+    if let Some(m) = &r.first {
+        bail!(
+            "co-simulation FAILED: {} mismatching words; first at {m}",
+            r.mismatches
+        );
+    }
+    Ok(())
+}
+
+fn ppa_cmd(a: PpaArgs) -> Result<()> {
+    let mut extra = a.with;
+    if a.all {
+        extra.extend(LIBRARY.iter().map(|d| d.name()));
+    }
+    let acc = autoapprox::ppa::spec_with(&a.spec, &extra)?;
+    let opts = autoapprox::ppa::PpaOptions {
+        liberty: a.liberty,
+        bench: a.bench,
+        workload: autoapprox::ppa::workload::WorkloadOptions {
+            images: a.images,
+            slots: a.slots,
+            len: a.len,
+            seed: a.seed,
+        },
+        out: a.out.clone(),
+        characterize: characterize_options(a.cache),
+        no_sta_power: a.no_sta_power,
+    };
+    eprintln!(
+        "ppa: {} variant(s) of {}x{} MXUs: synthesis, netlist checks, gate-level simulation, timing",
+        acc.mxus.len(),
+        acc.spec.rows,
+        acc.spec.cols
+    );
+    let r = autoapprox::ppa::run(&acc, &a.spec, &opts)?;
+    r.write(&a.out)?;
+    print!("{}", r.text(&a.spec, &a.out));
+    Ok(())
+}
+
+fn calibrate_cmd(a: CalibrateArgs) -> Result<()> {
+    let o = calibrate_options(
+        a.bench,
+        a.mults,
+        a.sample,
+        a.seed,
+        a.kernel.parse()?,
+        a.cache,
+        true,
+    );
+    let (t, st) = autoapprox::search::calibrate::calibrate(&o)?;
+    std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
+    t.write(&a.out)?;
+    print!("{}", t.text());
+    println!(
+        "{} cells evaluated, {} from the cache, {:.1} s; wrote {}/calibration.json, calibration.csv, sensitivity.svg",
+        st.evaluated,
+        st.reused,
+        st.seconds,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn search_cmd(a: SearchArgs) -> Result<()> {
+    use autoapprox::search::methods::Method;
+    let methods: Vec<Method> = if a.method.iter().any(|m| m == "all") {
+        Method::ALL.to_vec()
+    } else {
+        a.method
+            .iter()
+            .map(|m| m.parse())
+            .collect::<Result<_, _>>()?
+    };
+    let candidates = if a.mults.is_empty() {
+        autoapprox::ppa::energy::ChipModel::load(&a.ppa)?.approximate_variants()
+    } else {
+        a.mults
+    };
+    let o = autoapprox::search::SearchOptions {
+        calibrate: autoapprox::search::calibrate::CalibrateOptions {
+            bench: a.bench,
+            candidates,
+            sample: a.sample,
+            seed: a.sample_seed,
+            kernel: a.kernel.parse()?,
+            characterize: characterize_options(a.cache),
+            progress: true,
+        },
+        ppa: a.ppa,
+        methods,
+        budget: a.budget,
+        seeds: a.seeds,
+        params: Params {
+            alpha1: a.alpha1,
+            alpha2: a.alpha2,
+            tau_rel: a.tau,
+            phi: a.phi,
+            tie: a.tie,
+            confidence: a.confidence,
+            hold: a.hold,
+        },
+        hv_span: a.hv_span,
+        test: !a.no_test,
+        confirm: a.confirm,
+        out: a.out.clone(),
+    };
+    let r = autoapprox::search::search(&o)?;
+    print!("{}", r.text());
+    println!(
+        "wrote {0}/table.md, search.json, designs.csv, fronts.svg, fronts.json, hypervolume.svg, hypervolume.csv, evals/*.jsonl, designs/*.toml",
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn orfs_cmd(a: OrfsArgs) -> Result<()> {
+    let r = autoapprox::ppa::orfs::read(&a.dir)?;
+    let show = |x: Option<f64>, unit: &str| x.map_or("-".to_string(), |v| format!("{v} {unit}"));
+    println!(
+        "ORFS run {}: area {}, power {}, worst setup slack {}, instances {}",
+        a.dir.display(),
+        show(r.area_um2, "um2"),
+        show(r.power_w, "W"),
+        show(r.setup_ws_ns, "ns"),
+        show(r.instances, "")
+    );
+    match (a.ppa, a.variant) {
+        (Some(p), Some(v)) => {
+            let area = r.area_um2.context("the ORFS run reports no area")?;
+            autoapprox::ppa::replace_mxu_area(&p, &v, area)?;
+            println!(
+                "{}: MXU area of {v} set to {area} um2 (post-route)",
+                p.display()
+            );
+        }
+        (None, None) => {}
+        _ => bail!("--ppa and --variant go together"),
+    }
+    Ok(())
+}
+
+fn bench_cmd(b: BenchCmd) -> Result<()> {
+    let text = match b {
+        BenchCmd::Nn {
             benches,
             mult,
             images,
-        }) => {
+        } => {
             let d = multiplier::Design::by_name(&mult)
                 .ok_or_else(|| anyhow::anyhow!("`{mult}` is not a built-in multiplier"))?;
             let refs: Vec<&std::path::Path> = benches.iter().map(|b| b.as_path()).collect();
-            print!("{}", autoapprox::nn::bench::run(&refs, d, images)?.text);
-            Ok(())
+            autoapprox::nn::bench::run(&refs, d, images)?.text
         }
-        Cmd::Bench(BenchCmd::Evolve {
+        BenchCmd::Evolve {
             generations,
             target,
-        }) => {
-            print!(
-                "{}",
-                autoapprox::evolve::bench::run(generations, target)?.text
-            );
-            Ok(())
-        }
-        Cmd::Evolve(a) => evolve_cmd(a),
-        Cmd::Bench(BenchCmd::Oracle {
+        } => autoapprox::evolve::bench::run(generations, target)?.text,
+        BenchCmd::Oracle {
             bench,
             sample,
             sample_seed,
             mults,
             bins,
             cache,
-        }) => {
+        } => {
             let o = calibrate_options(
                 bench,
                 mults,
@@ -887,15 +769,12 @@ fn run(cli: Cli) -> Result<()> {
                 cache,
                 false,
             );
-            print!("{}", autoapprox::search::bench::run(&o, &bins)?.text());
-            Ok(())
+            autoapprox::search::bench::run(&o, &bins)?.text()
         }
-        Cmd::Bench(BenchCmd::Characterize) => {
-            let r = characterize::bench::run()?;
-            print!("{}", r.text());
-            Ok(())
-        }
-    }
+        BenchCmd::Characterize => characterize::bench::run()?.text(),
+    };
+    print!("{text}");
+    Ok(())
 }
 
 fn characterize_cmd(a: CharArgs) -> Result<()> {

@@ -347,6 +347,22 @@ impl CosimReport {
     pub fn cycles_per_second(&self) -> f64 {
         self.cycles as f64 / self.sim_time.as_secs_f64().max(1e-9)
     }
+
+    /// What `autoapprox cosim` prints for design `name` with `routes` MXUs.
+    pub fn text(&self, name: &str, routes: usize) -> String {
+        format!(
+            "co-simulation of {name}: {} MACs in {} result words over {routes} routes, {} mismatches\n  \
+             {} cycles in {:.2} s = {:.0} cycles/s ({:.2} M MAC/s); model build {:.1} s\n",
+            self.macs_checked,
+            self.words_checked,
+            self.mismatches,
+            self.cycles,
+            self.sim_time.as_secs_f64(),
+            self.cycles_per_second(),
+            self.macs_checked as f64 / self.sim_time.as_secs_f64() / 1e6,
+            self.build_time.as_secs_f64()
+        )
+    }
 }
 
 impl std::fmt::Display for Mismatch {

@@ -92,6 +92,38 @@ pub fn resolve(arg: &str, top: Option<&str>) -> Result<Multiplier> {
     Err(Error::UnknownMultiplier(arg.to_string()))
 }
 
+/// The built-in library as `autoapprox mult list` prints it: name, family, parameters and the
+/// work each design follows.
+pub fn library_table() -> String {
+    let mut s = format!(
+        "{:<22} {:<13} {:<22} follows\n",
+        "name", "family", "parameters"
+    );
+    for d in LIBRARY {
+        let cite = d.citation();
+        let short = cite.split(", \"").next().unwrap_or(cite);
+        s += &format!(
+            "{:<22} {:<13} {:<22} {}\n",
+            d.name(),
+            d.family(),
+            d.params(),
+            short
+        );
+    }
+    s
+}
+
+/// The files in `dir` that differ from (or are missing against) the built-in library's
+/// generated Verilog.
+pub fn stale_library_files(dir: &Path) -> Vec<PathBuf> {
+    LIBRARY
+        .iter()
+        .map(|d| (dir.join(format!("{}.v", d.name())), d))
+        .filter(|(p, d)| std::fs::read_to_string(p).ok().as_deref() != Some(d.verilog().as_str()))
+        .map(|(p, _)| p)
+        .collect()
+}
+
 /// Writes the built-in library's Verilog files into `dir` (one module per file), returning
 /// the paths written.
 pub fn write_library(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -55,6 +55,22 @@ pub struct ChipModel {
 }
 
 impl ChipModel {
+    /// The approximate variants measured, built-in library order first (so that a search's
+    /// calibration shares `calibrate`'s cache), then the others in name order.
+    pub fn approximate_variants(&self) -> Vec<String> {
+        let mut c: Vec<String> = crate::multiplier::LIBRARY
+            .iter()
+            .map(|d| d.name().to_string())
+            .filter(|n| *n != self.exact && self.variants.contains_key(n))
+            .collect();
+        for v in self.variants.keys() {
+            if *v != self.exact && !c.contains(v) {
+                c.push(v.clone());
+            }
+        }
+        c
+    }
+
     pub fn load(path: &Path) -> Result<ChipModel> {
         let text = std::fs::read_to_string(path).at(path)?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Input {

@@ -548,6 +548,41 @@ pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
 }
 
 impl PpaReport {
+    /// What `autoapprox ppa` prints after a run on `spec` whose files went to `out`.
+    pub fn text(&self, spec: &Path, out: &Path) -> String {
+        let mut s = format!(
+            "PPA of {} with {} ({} PE cycles of {}); common clock {:.3} ns\n\n",
+            spec.display(),
+            self.chip.liberty,
+            self.workload_cycles,
+            self.benchmark,
+            self.chip.clock_ns
+        );
+        s += &format!("{}\n", self.table());
+        if let Some(rho) = self.spearman_mult_vs_pe {
+            s += &format!(
+                "Spearman rank correlation, multiplier-only vs PE energy per MAC: {rho:.3}\n"
+            );
+        }
+        if !self.sta_power.is_empty() {
+            s += &format!(
+                "\nOpenSTA report_power with the same input activities:\n{}\n",
+                self.sta_table()
+            );
+        }
+        let secs: Vec<String> = self
+            .seconds
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.1} s"))
+            .collect();
+        s += &format!("time: {}\n", secs.join(", "));
+        s += &format!(
+            "wrote {}/ppa.json, ppa.md, ppa.csv, mult_vs_pe.svg\n",
+            out.display()
+        );
+        s
+    }
+
     /// Variant names, the exact fallback first, then by PE energy per MAC.
     pub fn order(&self) -> Vec<String> {
         let mut v: Vec<&VariantPpa> = self.chip.variants.values().collect();

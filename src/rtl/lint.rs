@@ -27,6 +27,26 @@ impl LintReport {
     pub fn clean(&self) -> bool {
         self.verilator.is_empty()
     }
+
+    /// What `autoapprox lint` prints: Verilator's warnings, then Yosys' cells per module.
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "verilator --lint-only -Wall: {} warning(s) ({:.1} s)\n",
+            self.verilator.len(),
+            self.verilator_seconds
+        );
+        for w in &self.verilator {
+            s += &format!("  {w}\n");
+        }
+        s += &format!(
+            "yosys hierarchy -check; synth: ok, {} cells ({:.1} s)\n",
+            self.yosys_cells, self.yosys_seconds
+        );
+        for (m, n) in &self.module_cells {
+            s += &format!("  {m:<48} {n:>8} cells\n");
+        }
+        s
+    }
 }
 
 /// Parses Yosys `stat` output: per-module cell counts and the hierarchy total.

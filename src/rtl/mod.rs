@@ -101,6 +101,31 @@ pub struct RouteEntry {
 }
 
 impl Manifest {
+    /// What `autoapprox generate` prints about the design it wrote to `out`.
+    pub fn text(&self, out: &Path) -> String {
+        let mut s = format!(
+            "{}: {}x{} array, {} MXU(s), {} Verilog files in {}\n",
+            self.top,
+            self.rows,
+            self.cols,
+            self.mxus.len(),
+            self.files.len(),
+            out.join("rtl").display()
+        );
+        for x in &self.mxus {
+            s += &format!(
+                "  route {}: {} ({}, {})\n",
+                x.route, x.mxu, x.role, x.multiplier
+            );
+        }
+        s += &format!(
+            "  filelist {}, FuseSoC core {}.core, Yosys synth.ys, ORFS orfs/config.mk + orfs/constraint.sdc\n",
+            out.join(&self.filelist).display(),
+            self.name
+        );
+        s
+    }
+
     pub fn load(dir: &Path) -> Result<Manifest> {
         let p = dir.join("manifest.json");
         let text = std::fs::read_to_string(&p).map_err(|e| Error::Input {
