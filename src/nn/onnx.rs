@@ -4,6 +4,9 @@
 //! Relu, Clip, BatchNormalization (folded into the preceding Conv when it is that Conv's only
 //! user), MaxPool, AveragePool, GlobalAveragePool, Add (residual, or a constant bias),
 //! Sub/Mul/Div by constants, Flatten, Reshape to (N, -1), Softmax, Identity, Dropout, Constant.
+//!
+//! Each operator is one import function, listed in the `OPS` table; [`load`] looks the node's
+//! operator up there, so a new operator is one function and one row.
 
 use super::graph::{ConvGeom, Graph, Linear, Node, Op};
 use crate::error::{Error, Result};
@@ -74,8 +77,8 @@ fn tensor(t: &TensorProto) -> std::result::Result<Const, String> {
 
 struct Attrs<'a>(&'a NodeProto);
 
-impl Attrs<'_> {
-    fn get(&self, name: &str) -> Option<&onnx_protobuf::AttributeProto> {
+impl<'a> Attrs<'a> {
+    fn get(&self, name: &str) -> Option<&'a onnx_protobuf::AttributeProto> {
         self.0.attribute.iter().find(|a| a.name == name)
     }
     fn ints(&self, name: &str) -> Option<Vec<usize>> {
@@ -92,6 +95,384 @@ impl Attrs<'_> {
         self.get(name)
             .map(|a| String::from_utf8_lossy(&a.s).into_owned())
     }
+}
+
+/// The graph being built: constants, the value each ONNX name refers to, the nodes so far.
+struct Builder<'p> {
+    path: &'p Path,
+    consts: HashMap<String, Const>,
+    ids: HashMap<String, usize>,
+    /// How many nodes read each ONNX name (graph outputs count as readers).
+    users: HashMap<String, usize>,
+    nodes: Vec<Node>,
+    values: usize,
+    /// Index of the next mappable layer (Conv, Gemm, MatMul), in graph order.
+    layer: usize,
+}
+
+/// One ONNX node being imported into a [`Builder`].
+struct Ctx<'a, 'p> {
+    b: &'a mut Builder<'p>,
+    n: &'a NodeProto,
+    name: String,
+    out: String,
+}
+
+impl<'a> Ctx<'a, '_> {
+    fn err(&self, m: impl Into<String>) -> Error {
+        Error::Input {
+            file: self.b.path.to_path_buf(),
+            message: format!("node `{}` ({}): {}", self.name, self.n.op_type, m.into()),
+        }
+    }
+    fn attrs(&self) -> Attrs<'a> {
+        Attrs(self.n)
+    }
+    fn op(&self) -> &str {
+        &self.n.op_type
+    }
+    /// Input `i` when it is a constant.
+    fn konst(&self, i: usize) -> Option<&Const> {
+        self.n.input.get(i).and_then(|x| self.b.consts.get(x))
+    }
+    /// Input `i` as a value of the graph.
+    fn var(&self, i: usize) -> Result<usize> {
+        let x = self
+            .n
+            .input
+            .get(i)
+            .ok_or_else(|| self.err(format!("missing input {i}")))?;
+        self.b
+            .ids
+            .get(x)
+            .copied()
+            .ok_or_else(|| self.err(format!("input `{x}` is not produced by any earlier node")))
+    }
+    /// Appends a node computing `op` of `inputs`; the ONNX output names its value.
+    fn push(&mut self, op: Op, inputs: Vec<usize>) {
+        self.b.nodes.push(Node {
+            op,
+            inputs,
+            output: self.b.values,
+            name: self.name.clone(),
+        });
+        self.b.ids.insert(self.out.clone(), self.b.values);
+        self.b.values += 1;
+    }
+    /// Appends a node of one input, input 0.
+    fn unary(&mut self, op: Op) -> Result<()> {
+        let x = self.var(0)?;
+        self.push(op, vec![x]);
+        Ok(())
+    }
+    /// The ONNX output names value `x` (no node of its own).
+    fn alias(&mut self, x: usize) {
+        self.b.ids.insert(self.out.clone(), x);
+    }
+    /// The ONNX output is the constant `c`.
+    fn constant(&mut self, c: Const) {
+        self.b.consts.insert(self.out.clone(), c);
+    }
+    /// Appends a mappable layer of input 0.
+    fn linear(&mut self, mut l: Linear) -> Result<()> {
+        l.layer = self.b.layer;
+        l.name = self.name.clone();
+        self.b.layer += 1;
+        self.unary(Op::Linear(Box::new(l)))
+    }
+}
+
+/// How one ONNX operator becomes IR: one function per operator (a new operator is one
+/// function and one row of [`OPS`]).
+type Import = fn(&mut Ctx) -> Result<()>;
+
+/// Every supported operator. An operator missing here is refused with a clear message.
+const OPS: &[(&str, Import)] = &[
+    ("Constant", constant),
+    ("Identity", identity),
+    ("Dropout", identity),
+    ("Conv", conv),
+    ("Gemm", gemm),
+    ("MatMul", gemm),
+    ("BatchNormalization", batch_norm),
+    ("Relu", |c| c.unary(Op::Relu)),
+    ("Clip", clip),
+    ("MaxPool", pool),
+    ("AveragePool", pool),
+    ("GlobalAveragePool", |c| c.unary(Op::GlobalAvgPool)),
+    ("Flatten", flatten),
+    ("Reshape", reshape),
+    ("Softmax", |c| c.unary(Op::Softmax)),
+    ("Add", arithmetic),
+    ("Sub", arithmetic),
+    ("Mul", arithmetic),
+    ("Div", arithmetic),
+];
+
+fn constant(c: &mut Ctx) -> Result<()> {
+    let t = c
+        .attrs()
+        .get("value")
+        .and_then(|v| v.t.as_ref())
+        .ok_or_else(|| c.err("only tensor-valued Constant is supported"))?;
+    let k = tensor(t).map_err(|m| c.err(m))?;
+    c.constant(k);
+    Ok(())
+}
+
+fn identity(c: &mut Ctx) -> Result<()> {
+    if let Some(k) = c.konst(0).cloned() {
+        c.constant(k);
+    } else {
+        let x = c.var(0)?;
+        c.alias(x);
+    }
+    Ok(())
+}
+
+fn conv(c: &mut Ctx) -> Result<()> {
+    let a = c.attrs();
+    let w = c
+        .konst(1)
+        .ok_or_else(|| c.err("the weight must be a constant"))?;
+    if w.dims.len() != 4 {
+        return Err(c.err(format!(
+            "weight of shape {:?}: only 2-D convolution is supported",
+            w.dims
+        )));
+    }
+    if let Some(p) = a.string("auto_pad").filter(|p| p != "NOTSET") {
+        return Err(c.err(format!(
+            "auto_pad = {p} is not supported; export with explicit pads"
+        )));
+    }
+    let (o, cg, kh, kw) = (w.dims[0], w.dims[1], w.dims[2], w.dims[3]);
+    let pads = a.ints("pads").unwrap_or(vec![0; 4]);
+    let geom = ConvGeom {
+        kernel: [kh, kw],
+        stride: a.ints("strides").map(|s| [s[0], s[1]]).unwrap_or([1, 1]),
+        pads: [pads[0], pads[1], pads[2], pads[3]],
+        dilation: a.ints("dilations").map(|s| [s[0], s[1]]).unwrap_or([1, 1]),
+        group: a.int("group", 1).max(1) as usize,
+    };
+    let bias = c.konst(2).map(|b| b.f.clone()).unwrap_or(vec![0.0; o]);
+    let l = Linear {
+        out_ch: o,
+        k: cg * kh * kw,
+        weight: w.f.clone(),
+        bias,
+        conv: Some(geom),
+        layer: 0,
+        name: String::new(),
+    };
+    c.linear(l)
+}
+
+fn gemm(c: &mut Ctx) -> Result<()> {
+    let a = c.attrs();
+    let gemm = c.op() == "Gemm";
+    if gemm && a.int("transA", 0) != 0 {
+        return Err(c.err("transA = 1 is not supported"));
+    }
+    let w = c
+        .konst(1)
+        .ok_or_else(|| c.err("the weight (input B) must be a constant"))?;
+    if w.dims.len() != 2 {
+        return Err(c.err(format!("weight of shape {:?}: expected a matrix", w.dims)));
+    }
+    let trans_b = gemm && a.int("transB", 0) != 0;
+    let (out, k) = if trans_b {
+        (w.dims[0], w.dims[1])
+    } else {
+        (w.dims[1], w.dims[0])
+    };
+    let alpha = if gemm { a.float("alpha", 1.0) } else { 1.0 };
+    let beta = if gemm { a.float("beta", 1.0) } else { 1.0 };
+    let mut weight = vec![0f32; out * k];
+    for o in 0..out {
+        for j in 0..k {
+            weight[o * k + j] = alpha
+                * if trans_b {
+                    w.f[o * k + j]
+                } else {
+                    w.f[j * out + o]
+                };
+        }
+    }
+    let bias = match c.konst(2) {
+        Some(b) if b.f.len() == out => b.f.iter().map(|b| b * beta).collect(),
+        Some(b) if b.f.len() == 1 => vec![b.f[0] * beta; out],
+        Some(b) => return Err(c.err(format!("bias of shape {:?} for {out} outputs", b.dims))),
+        None => vec![0.0; out],
+    };
+    let l = Linear {
+        out_ch: out,
+        k,
+        weight,
+        bias,
+        conv: None,
+        layer: 0,
+        name: String::new(),
+    };
+    c.linear(l)
+}
+
+/// Folded into the preceding Conv when it is that Conv's only user; an affine node otherwise.
+fn batch_norm(c: &mut Ctx) -> Result<()> {
+    let p: Vec<&Const> = (1..5)
+        .map(|i| {
+            c.konst(i)
+                .ok_or_else(|| c.err("parameters must be constants"))
+        })
+        .collect::<Result<_>>()?;
+    let eps = c.attrs().float("epsilon", 1e-5);
+    let ch = p[0].f.len();
+    let scale: Vec<f32> = (0..ch)
+        .map(|i| p[0].f[i] / (p[3].f[i] + eps).sqrt())
+        .collect();
+    let shift: Vec<f32> = (0..ch).map(|i| p[1].f[i] - p[2].f[i] * scale[i]).collect();
+    let x = c.var(0)?;
+    let single_user = c.b.users.get(&c.n.input[0]).copied() == Some(1);
+    let producer = c.b.nodes.iter_mut().rev().find(|nd| nd.output == x);
+    match producer {
+        Some(Node {
+            op: Op::Linear(l), ..
+        }) if l.conv.is_some() && single_user && l.out_ch == ch => {
+            for o in 0..ch {
+                l.weight[o * l.k..(o + 1) * l.k]
+                    .iter_mut()
+                    .for_each(|w| *w *= scale[o]);
+                l.bias[o] = l.bias[o] * scale[o] + shift[o];
+            }
+            c.alias(x);
+        }
+        _ => c.push(Op::Affine { scale, shift }, vec![x]),
+    }
+    Ok(())
+}
+
+fn clip(c: &mut Ctx) -> Result<()> {
+    let a = c.attrs();
+    let min = c
+        .konst(1)
+        .map(|k| k.f[0])
+        .unwrap_or(a.float("min", f32::NEG_INFINITY));
+    let max = c
+        .konst(2)
+        .map(|k| k.f[0])
+        .unwrap_or(a.float("max", f32::INFINITY));
+    c.unary(Op::Clip { min, max })
+}
+
+fn pool(c: &mut Ctx) -> Result<()> {
+    let a = c.attrs();
+    if a.int("ceil_mode", 0) != 0 {
+        return Err(c.err("ceil_mode = 1 is not supported"));
+    }
+    let k = a
+        .ints("kernel_shape")
+        .ok_or_else(|| c.err("kernel_shape missing"))?;
+    let kernel = [k[0], k[1]];
+    let stride = a.ints("strides").map(|s| [s[0], s[1]]).unwrap_or([1, 1]);
+    let p = a.ints("pads").unwrap_or(vec![0; 4]);
+    let pads = [p[0], p[1], p[2], p[3]];
+    let op = if c.op() == "MaxPool" {
+        Op::MaxPool {
+            kernel,
+            stride,
+            pads,
+        }
+    } else {
+        Op::AvgPool {
+            kernel,
+            stride,
+            pads,
+            count_include_pad: a.int("count_include_pad", 0) != 0,
+        }
+    };
+    c.unary(op)
+}
+
+fn flatten(c: &mut Ctx) -> Result<()> {
+    if c.attrs().int("axis", 1) != 1 {
+        return Err(c.err("only axis = 1 is supported"));
+    }
+    c.unary(Op::Flatten)
+}
+
+fn reshape(c: &mut Ctx) -> Result<()> {
+    let shape = c
+        .konst(1)
+        .ok_or_else(|| c.err("the target shape must be a constant"))?;
+    let s = &shape.i;
+    if !(s.len() == 2 && (s[0] == 0 || s[0] == -1 || s[0] == 1) && (s[1] == -1 || s[1] > 0)) {
+        return Err(c.err(format!(
+            "reshape to {s:?}: only (N, -1) flattening is supported"
+        )));
+    }
+    c.unary(Op::Flatten)
+}
+
+/// Add of two values (a residual); Add, Sub, Mul or Div of a value and a constant (an
+/// affine node; a constant on the left only for the commutative two).
+fn arithmetic(c: &mut Ctx) -> Result<()> {
+    let op = c.op().to_string();
+    match (c.konst(0), c.konst(1)) {
+        (None, None) if op == "Add" => {
+            let (x, y) = (c.var(0)?, c.var(1)?);
+            c.push(Op::Add, vec![x, y]);
+        }
+        (None, Some(k)) => {
+            let v = &k.f;
+            let (scale, shift) = match op.as_str() {
+                "Add" => (vec![1.0], v.clone()),
+                "Sub" => (vec![1.0], v.iter().map(|x| -x).collect()),
+                "Mul" => (v.clone(), vec![0.0]),
+                _ => (v.iter().map(|x| 1.0 / x).collect(), vec![0.0]),
+            };
+            let x = c.var(0)?;
+            c.push(Op::Affine { scale, shift }, vec![x]);
+        }
+        (Some(k), None) if matches!(op.as_str(), "Add" | "Mul") => {
+            let (scale, shift) = if op == "Add" {
+                (vec![1.0], k.f.clone())
+            } else {
+                (k.f.clone(), vec![0.0])
+            };
+            let x = c.var(1)?;
+            c.push(Op::Affine { scale, shift }, vec![x]);
+        }
+        _ => {
+            return Err(c.err(
+                "only a variable combined with a constant, or Add of two variables, is supported",
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// The input's shape without the batch dimension; it must be known.
+fn input_shape(
+    input: &onnx_protobuf::ValueInfoProto,
+    bad: impl Fn(String) -> Error,
+) -> Result<Vec<usize>> {
+    let dims: Vec<i64> = input
+        .type_
+        .as_ref()
+        .and_then(|t| {
+            t.tensor_type()
+                .shape
+                .as_ref()
+                .map(|s| s.dim.iter().map(|d| d.dim_value()).collect())
+        })
+        .unwrap_or_default();
+    if dims.len() < 2 || dims[1..].iter().any(|&d| d <= 0) {
+        return Err(bad(format!(
+            "input `{}` needs a known shape (N, C, H, W) or (N, F); found {dims:?}",
+            input.name
+        )));
+    }
+    Ok(dims[1..].iter().map(|&d| d as usize).collect())
 }
 
 /// Reads an ONNX file into the IR.
@@ -120,321 +501,60 @@ pub fn load(path: &Path) -> Result<Graph> {
         .iter()
         .find(|i| !consts.contains_key(&i.name))
         .ok_or_else(|| bad("the graph has no non-constant input".into()))?;
-    let dims: Vec<i64> = input
-        .type_
-        .as_ref()
-        .and_then(|t| {
-            t.tensor_type()
-                .shape
-                .as_ref()
-                .map(|s| s.dim.iter().map(|d| d.dim_value()).collect())
-        })
-        .unwrap_or_default();
-    if dims.len() < 2 || dims[1..].iter().any(|&d| d <= 0) {
-        return Err(bad(format!(
-            "input `{}` needs a known shape (N, C, H, W) or (N, F); found {dims:?}",
-            input.name
-        )));
-    }
-    let input_shape: Vec<usize> = dims[1..].iter().map(|&d| d as usize).collect();
-
-    let mut ids: HashMap<String, usize> = HashMap::from([(input.name.clone(), 0)]);
-    let mut values = 1;
-    let mut nodes: Vec<Node> = Vec::new();
+    let input_shape = input_shape(input, bad)?;
     let mut users: HashMap<String, usize> = HashMap::new();
-    for n in &g.node {
-        for i in &n.input {
-            *users.entry(i.clone()).or_default() += 1;
-        }
+    for i in g.node.iter().flat_map(|n| &n.input) {
+        *users.entry(i.clone()).or_default() += 1;
     }
     for o in &g.output {
         *users.entry(o.name.clone()).or_default() += 1;
     }
-    let mut layer = 0;
-
+    let mut b = Builder {
+        path,
+        consts,
+        ids: HashMap::from([(input.name.clone(), 0)]),
+        users,
+        nodes: Vec::new(),
+        values: 1,
+        layer: 0,
+    };
     for n in &g.node {
         let name = if n.name.is_empty() {
-            format!("{}_{}", n.op_type, nodes.len())
+            format!("{}_{}", n.op_type, b.nodes.len())
         } else {
             n.name.clone()
         };
-        let err = |m: String| bad(format!("node `{name}` ({}): {m}", n.op_type));
-        let a = Attrs(n);
-        let konst = |i: usize| n.input.get(i).and_then(|x| consts.get(x));
-        let var = |i: usize| -> Result<usize> {
-            let x = n
-                .input
-                .get(i)
-                .ok_or_else(|| err(format!("missing input {i}")))?;
-            ids.get(x)
-                .copied()
-                .ok_or_else(|| err(format!("input `{x}` is not produced by any earlier node")))
+        let mut c = Ctx {
+            b: &mut b,
+            n,
+            name,
+            out: String::new(),
         };
-        let out_name = n
+        c.out = n
             .output
             .first()
             .cloned()
-            .ok_or_else(|| err("no output".into()))?;
-        let mut push = |op: Op,
-                        inputs: Vec<usize>,
-                        nodes: &mut Vec<Node>,
-                        ids: &mut HashMap<String, usize>| {
-            nodes.push(Node {
-                op,
-                inputs,
-                output: values,
-                name: name.clone(),
-            });
-            ids.insert(out_name.clone(), values);
-            values += 1;
-        };
-        match n.op_type.as_str() {
-            "Constant" => {
-                let t = a
-                    .get("value")
-                    .and_then(|v| v.t.as_ref())
-                    .ok_or_else(|| err("only tensor-valued Constant is supported".into()))?;
-                consts.insert(out_name.clone(), tensor(t).map_err(err)?);
-            }
-            "Identity" | "Dropout" => {
-                if let Some(c) = konst(0).cloned() {
-                    consts.insert(out_name.clone(), c);
-                } else {
-                    let x = var(0)?;
-                    ids.insert(out_name.clone(), x);
-                }
-            }
-            "Conv" => {
-                let w = konst(1).ok_or_else(|| err("the weight must be a constant".into()))?;
-                if w.dims.len() != 4 {
-                    return Err(err(format!(
-                        "weight of shape {:?}: only 2-D convolution is supported",
-                        w.dims
-                    )));
-                }
-                if let Some(p) = a.string("auto_pad").filter(|p| p != "NOTSET") {
-                    return Err(err(format!(
-                        "auto_pad = {p} is not supported; export with explicit pads"
-                    )));
-                }
-                let (o, cg, kh, kw) = (w.dims[0], w.dims[1], w.dims[2], w.dims[3]);
-                let pads = a.ints("pads").unwrap_or(vec![0; 4]);
-                let geom = ConvGeom {
-                    kernel: [kh, kw],
-                    stride: a.ints("strides").map(|s| [s[0], s[1]]).unwrap_or([1, 1]),
-                    pads: [pads[0], pads[1], pads[2], pads[3]],
-                    dilation: a.ints("dilations").map(|s| [s[0], s[1]]).unwrap_or([1, 1]),
-                    group: a.int("group", 1).max(1) as usize,
-                };
-                let bias = konst(2).map(|b| b.f.clone()).unwrap_or(vec![0.0; o]);
-                let l = Linear {
-                    out_ch: o,
-                    k: cg * kh * kw,
-                    weight: w.f.clone(),
-                    bias,
-                    conv: Some(geom),
-                    layer,
-                    name: name.clone(),
-                };
-                layer += 1;
-                let x = var(0)?;
-                push(Op::Linear(Box::new(l)), vec![x], &mut nodes, &mut ids);
-            }
-            "Gemm" | "MatMul" => {
-                let gemm = n.op_type == "Gemm";
-                if gemm && a.int("transA", 0) != 0 {
-                    return Err(err("transA = 1 is not supported".into()));
-                }
-                let w = konst(1)
-                    .ok_or_else(|| err("the weight (input B) must be a constant".into()))?;
-                if w.dims.len() != 2 {
-                    return Err(err(format!(
-                        "weight of shape {:?}: expected a matrix",
-                        w.dims
-                    )));
-                }
-                let trans_b = gemm && a.int("transB", 0) != 0;
-                let (out, k) = if trans_b {
-                    (w.dims[0], w.dims[1])
-                } else {
-                    (w.dims[1], w.dims[0])
-                };
-                let alpha = if gemm { a.float("alpha", 1.0) } else { 1.0 };
-                let beta = if gemm { a.float("beta", 1.0) } else { 1.0 };
-                let mut weight = vec![0f32; out * k];
-                for o in 0..out {
-                    for j in 0..k {
-                        weight[o * k + j] = alpha
-                            * if trans_b {
-                                w.f[o * k + j]
-                            } else {
-                                w.f[j * out + o]
-                            };
-                    }
-                }
-                let bias = match konst(2) {
-                    Some(c) if c.f.len() == out => c.f.iter().map(|b| b * beta).collect(),
-                    Some(c) if c.f.len() == 1 => vec![c.f[0] * beta; out],
-                    Some(c) => {
-                        return Err(err(format!("bias of shape {:?} for {out} outputs", c.dims)))
-                    }
-                    None => vec![0.0; out],
-                };
-                let l = Linear {
-                    out_ch: out,
-                    k,
-                    weight,
-                    bias,
-                    conv: None,
-                    layer,
-                    name: name.clone(),
-                };
-                layer += 1;
-                let x = var(0)?;
-                push(Op::Linear(Box::new(l)), vec![x], &mut nodes, &mut ids);
-            }
-            "BatchNormalization" => {
-                let p: Vec<&Const> = (1..5)
-                    .map(|i| konst(i).ok_or_else(|| err("parameters must be constants".into())))
-                    .collect::<Result<_>>()?;
-                let eps = a.float("epsilon", 1e-5);
-                let c = p[0].f.len();
-                let scale: Vec<f32> = (0..c)
-                    .map(|i| p[0].f[i] / (p[3].f[i] + eps).sqrt())
-                    .collect();
-                let shift: Vec<f32> = (0..c).map(|i| p[1].f[i] - p[2].f[i] * scale[i]).collect();
-                let x = var(0)?;
-                let producer = nodes.iter_mut().rev().find(|nd| nd.output == x);
-                let single_user = users.get(&n.input[0]).copied() == Some(1);
-                match producer {
-                    Some(Node {
-                        op: Op::Linear(l), ..
-                    }) if l.conv.is_some() && single_user && l.out_ch == c => {
-                        for o in 0..c {
-                            l.weight[o * l.k..(o + 1) * l.k]
-                                .iter_mut()
-                                .for_each(|w| *w *= scale[o]);
-                            l.bias[o] = l.bias[o] * scale[o] + shift[o];
-                        }
-                        ids.insert(out_name.clone(), x);
-                    }
-                    _ => push(Op::Affine { scale, shift }, vec![x], &mut nodes, &mut ids),
-                }
-            }
-            "Relu" => {
-                let x = var(0)?;
-                push(Op::Relu, vec![x], &mut nodes, &mut ids)
-            }
-            "Clip" => {
-                let min = konst(1)
-                    .map(|c| c.f[0])
-                    .unwrap_or(a.float("min", f32::NEG_INFINITY));
-                let max = konst(2)
-                    .map(|c| c.f[0])
-                    .unwrap_or(a.float("max", f32::INFINITY));
-                let x = var(0)?;
-                push(Op::Clip { min, max }, vec![x], &mut nodes, &mut ids)
-            }
-            "MaxPool" | "AveragePool" => {
-                if a.int("ceil_mode", 0) != 0 {
-                    return Err(err("ceil_mode = 1 is not supported".into()));
-                }
-                let k = a
-                    .ints("kernel_shape")
-                    .ok_or_else(|| err("kernel_shape missing".into()))?;
-                let kernel = [k[0], k[1]];
-                let stride = a.ints("strides").map(|s| [s[0], s[1]]).unwrap_or([1, 1]);
-                let p = a.ints("pads").unwrap_or(vec![0; 4]);
-                let pads = [p[0], p[1], p[2], p[3]];
-                let op = if n.op_type == "MaxPool" {
-                    Op::MaxPool {
-                        kernel,
-                        stride,
-                        pads,
-                    }
-                } else {
-                    Op::AvgPool {
-                        kernel,
-                        stride,
-                        pads,
-                        count_include_pad: a.int("count_include_pad", 0) != 0,
-                    }
-                };
-                let x = var(0)?;
-                push(op, vec![x], &mut nodes, &mut ids)
-            }
-            "GlobalAveragePool" => {
-                let x = var(0)?;
-                push(Op::GlobalAvgPool, vec![x], &mut nodes, &mut ids)
-            }
-            "Flatten" => {
-                if a.int("axis", 1) != 1 {
-                    return Err(err("only axis = 1 is supported".into()));
-                }
-                let x = var(0)?;
-                push(Op::Flatten, vec![x], &mut nodes, &mut ids)
-            }
-            "Reshape" => {
-                let shape =
-                    konst(1).ok_or_else(|| err("the target shape must be a constant".into()))?;
-                let s = &shape.i;
-                if !(s.len() == 2
-                    && (s[0] == 0 || s[0] == -1 || s[0] == 1)
-                    && (s[1] == -1 || s[1] > 0))
-                {
-                    return Err(err(format!(
-                        "reshape to {s:?}: only (N, -1) flattening is supported"
-                    )));
-                }
-                let x = var(0)?;
-                push(Op::Flatten, vec![x], &mut nodes, &mut ids)
-            }
-            "Softmax" => {
-                let x = var(0)?;
-                push(Op::Softmax, vec![x], &mut nodes, &mut ids)
-            }
-            "Add" | "Sub" | "Mul" | "Div" => {
-                let (c0, c1) = (konst(0), konst(1));
-                match (c0, c1) {
-                    (None, None) if n.op_type == "Add" => {
-                        let (x, y) = (var(0)?, var(1)?);
-                        push(Op::Add, vec![x, y], &mut nodes, &mut ids)
-                    }
-                    (None, Some(c)) => {
-                        let v = &c.f;
-                        let (scale, shift) = match n.op_type.as_str() {
-                            "Add" => (vec![1.0], v.clone()),
-                            "Sub" => (vec![1.0], v.iter().map(|x| -x).collect()),
-                            "Mul" => (v.clone(), vec![0.0]),
-                            _ => (v.iter().map(|x| 1.0 / x).collect(), vec![0.0]),
-                        };
-                        let x = var(0)?;
-                        push(Op::Affine { scale, shift }, vec![x], &mut nodes, &mut ids)
-                    }
-                    (Some(c), None) if matches!(n.op_type.as_str(), "Add" | "Mul") => {
-                        let (scale, shift) = if n.op_type == "Add" { (vec![1.0], c.f.clone()) } else { (c.f.clone(), vec![0.0]) };
-                        let x = var(1)?;
-                        push(Op::Affine { scale, shift }, vec![x], &mut nodes, &mut ids)
-                    }
-                    _ => return Err(err("only a variable combined with a constant, or Add of two variables, is supported".into())),
-                }
-            }
-            other => return Err(err(format!("unsupported operator `{other}`"))),
-        }
+            .ok_or_else(|| c.err("no output"))?;
+        let import = OPS
+            .iter()
+            .find(|(op, _)| *op == n.op_type)
+            .map(|(_, f)| *f)
+            .ok_or_else(|| c.err(format!("unsupported operator `{}`", n.op_type)))?;
+        import(&mut c)?;
     }
     let out = g
         .output
         .first()
         .ok_or_else(|| bad("the graph has no output".into()))?;
-    let output = *ids
+    let output = *b
+        .ids
         .get(&out.name)
         .ok_or_else(|| bad(format!("output `{}` is never produced", out.name)))?;
-    // Per-channel constants must broadcast along axis 1 (a (1, C, 1, 1) or (C,) shape) or be scalars.
     Ok(Graph {
         name: g.name.clone(),
         input_shape,
-        nodes,
-        values,
+        nodes: b.nodes,
+        values: b.values,
         output,
     })
 }
